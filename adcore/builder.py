@@ -1,0 +1,67 @@
+"""`Builder` appends type-checked equations; every transform and the lowering emit through it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from .errors import ProgramError, ShapeError, Span
+from .ir import Atom, Eqn, Function, Lit, Var
+from .limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    from .primitives.registry import Primitive
+
+
+class Builder:
+    """Collects equations, checking each output's type and the configured size limits."""
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS, span: Span | None = None):
+        self.eqns: list[Eqn] = []
+        self.limits = limits
+        self.span = span
+
+    def bind(self, prim: Primitive, *ins: Atom | float, **params: Any) -> Var:
+        atoms = tuple(a if isinstance(a, (Var, Lit)) else Lit(float(a)) for a in ins)
+        try:
+            out_type = prim.shape(tuple(a.type for a in atoms), params)
+        except ProgramError as err:
+            if err.span is None:
+                err.span = self.span
+            raise
+        self.limits.check(
+            "max_array_elements", out_type.size, self.limits.max_array_elements,
+            f"an intermediate array of shape {out_type.shape} would have {out_type.size} elements",
+            self.span, "use smaller inputs or a smaller batch",
+        )
+        out = Var(out_type)
+        self.eqns.append(Eqn(prim, atoms, params, out, self.span))
+        self.limits.check(
+            "max_ir_equations", len(self.eqns), self.limits.max_ir_equations,
+            "the program's IR", self.span,
+            "differentiate fewer times, or use hvp / a Hessian diagonal instead of full Hessians",
+        )
+        return out
+
+    def emit(self, eqn: Eqn, ins: tuple[Atom, ...]) -> Var:
+        """Re-emit `eqn` on new inputs, keeping its span (used when copying primal code)."""
+        with self.at(eqn.span):
+            return self.bind(eqn.prim, *ins, **eqn.params)
+
+    @contextmanager
+    def at(self, span: Span | None) -> Iterator[None]:
+        saved = self.span
+        self.span = span if span is not None else saved
+        try:
+            yield
+        finally:
+            self.span = saved
+
+    def function(self, inputs: list[Var], outputs: list[Atom], names: list[str] | None = None
+                 ) -> Function:
+        return Function(list(inputs), self.eqns, list(outputs), list(names or []))
+
+
+def shape_error(message: str, hint: str | None = None) -> ShapeError:
+    return ShapeError(message, None, hint)

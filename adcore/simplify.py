@@ -1,0 +1,111 @@
+"""`simplify(fn)`: algebraic identities, constant folding, common subexpressions, dead code.
+
+Each rewrite maps an equation (inputs already rewritten) to an existing atom, or None to
+keep it. A rewrite may only return an atom of exactly the equation's type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .ir import Atom, Eqn, Function, Lit, Var, params_key, substitute
+from .primitives import elementwise as ew
+from .primitives import shape as sh
+
+
+def _is(atom: Atom, value: float) -> bool:
+    return isinstance(atom, Lit) and atom.value == value
+
+
+def _same_type(atom: Atom, eqn: Eqn) -> Atom | None:
+    return atom if atom.type == eqn.out.type else None
+
+
+def _fold(eqn: Eqn) -> Atom | None:
+    # f(literals) -> literal: scalar arithmetic on constants happens at compile time
+    if eqn.ins and eqn.out.type.shape == () and eqn.out.type.dtype == "float64" and all(
+            isinstance(a, Lit) for a in eqn.ins):
+        with np.errstate(all="ignore"):
+            return Lit(float(eqn.prim.impl(*(a.value for a in eqn.ins), **eqn.params)))
+    return None
+
+
+def _identity(eqn: Eqn) -> Atom | None:
+    p, ins = eqn.prim, eqn.ins
+    if p is ew.ADD and _is(ins[1], 0.0):  # x + 0 -> x
+        return _same_type(ins[0], eqn)
+    if p is ew.ADD and _is(ins[0], 0.0):  # 0 + x -> x
+        return _same_type(ins[1], eqn)
+    if p is ew.SUB and _is(ins[1], 0.0):  # x - 0 -> x
+        return _same_type(ins[0], eqn)
+    if p in (ew.MUL, ew.SMUL) and _is(ins[1], 1.0):  # x * 1 -> x
+        return _same_type(ins[0], eqn)
+    if p in (ew.MUL, ew.SMUL) and _is(ins[0], 1.0):  # 1 * x -> x
+        return _same_type(ins[1], eqn)
+    if p is ew.SMUL and (_is(ins[0], 0.0) or _is(ins[1], 0.0)) and eqn.out.type.shape == ():
+        return Lit(0.0)  # strong zero: 0 * anything -> 0
+    if p in (ew.DIV, ew.POW) and _is(ins[1], 1.0):  # x / 1 -> x, x ^ 1 -> x
+        return _same_type(ins[0], eqn)
+    if p is ew.SELECT and ins[1] == ins[2]:  # where(m, x, x) -> x
+        return _same_type(ins[1], eqn)
+    if p in (sh.RESHAPE, sh.BROADCAST, sh.SUM_TO, sh.TRANSPOSE, sh.REDUCE_SUM) and (
+            ins[0].type == eqn.out.type and eqn.params.get("perm", ()) == tuple(
+                sorted(eqn.params.get("perm", ())))):
+        return ins[0]  # reshape/broadcast/sum to its own shape, identity perm -> x
+    return None
+
+
+def _double_negation(eqn: Eqn, producers: dict[Var, Eqn]) -> Atom | None:
+    # -(-x) -> x
+    inner = producers.get(eqn.ins[0]) if isinstance(eqn.ins[0], Var) else None
+    if eqn.prim is ew.NEG and inner is not None and inner.prim is ew.NEG:
+        return inner.ins[0]
+    return None
+
+
+REWRITES: list[Callable[[Eqn], Atom | None]] = [_fold, _identity]
+
+
+def simplify(fn: Function) -> Function:
+    env: dict[Var, Atom] = {}
+    producers: dict[Var, Eqn] = {}
+    seen: dict[tuple, Var] = {}
+    eqns: list[Eqn] = []
+    for eqn in fn.eqns:
+        ins = tuple(substitute(a, env) for a in eqn.ins)
+        if ins != eqn.ins:
+            eqn = Eqn(eqn.prim, ins, eqn.params, eqn.out, eqn.span)
+        replacement = _rewrite(eqn, producers)
+        if replacement is not None:
+            env[eqn.out] = replacement
+            continue
+        key = (eqn.prim, ins, params_key(eqn.params))
+        if key in seen:  # common subexpression
+            env[eqn.out] = seen[key]
+            continue
+        seen[key] = eqn.out
+        producers[eqn.out] = eqn
+        eqns.append(eqn)
+    outputs = [substitute(a, env) for a in fn.outputs]
+    return Function(fn.inputs, eliminate_dead_code(eqns, outputs), outputs, fn.names)
+
+
+def _rewrite(eqn: Eqn, producers: dict[Var, Eqn]) -> Atom | None:
+    for rule in REWRITES:
+        replacement = rule(eqn)
+        if replacement is not None:
+            return replacement
+    return _double_negation(eqn, producers)
+
+
+def eliminate_dead_code(eqns: list[Eqn], outputs: list[Atom]) -> list[Eqn]:
+    live = {a for a in outputs if isinstance(a, Var)}
+    kept: list[Eqn] = []
+    for eqn in reversed(eqns):
+        if eqn.out in live:
+            kept.append(eqn)
+            live.update(a for a in eqn.ins if isinstance(a, Var))
+    kept.reverse()
+    return kept
