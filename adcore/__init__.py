@@ -1,6 +1,7 @@
 """adcore: the Nabla AD compiler (text -> IR -> transforms -> numpy)."""
 
+from .api import OPERATIONS, Program, compile
 from .errors import ProgramError
 from .limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["ProgramError", "Limits", "DEFAULT_LIMITS"]
+__all__ = ["OPERATIONS", "Program", "compile", "ProgramError", "Limits", "DEFAULT_LIMITS"]

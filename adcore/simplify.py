@@ -59,8 +59,10 @@ def _identity(eqn: Eqn) -> Atom | None:
 
 def _double_negation(eqn: Eqn, producers: dict[Var, Eqn]) -> Atom | None:
     # -(-x) -> x
-    inner = producers.get(eqn.ins[0]) if isinstance(eqn.ins[0], Var) else None
-    if eqn.prim is ew.NEG and inner is not None and inner.prim is ew.NEG:
+    if eqn.prim is not ew.NEG or not isinstance(eqn.ins[0], Var):
+        return None
+    inner = producers.get(eqn.ins[0])
+    if inner is not None and inner.prim is ew.NEG:
         return inner.ins[0]
     return None
 

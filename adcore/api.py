@@ -1,0 +1,226 @@
+"""The in-process API (SPEC §5): `compile(text)` -> `Program`, whose methods are the
+operations of SPEC §3. The stages chain here: parse -> resolve -> lower -> derive -> vmap ->
+simplify -> estimate -> codegen, with the compiled kernels cached per request signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import operations as ops
+from .codegen import CompiledFunction, compile_function
+from .cost import Estimate, estimate
+from .errors import ProgramError, RequestError
+from .ir import ArrayType, Function
+from .limits import DEFAULT_LIMITS, Limits
+from .lower import lower
+from .parser import parse
+from .request import Request, prepare
+from .resolve import Resolved, resolve
+from .simplify import simplify
+from .unparse import normalize
+from .vmap import vmap
+
+OPERATIONS = ("evaluate", "gradient", "jacobian", "hessian", "hvp", "jvp", "vjp", "laplacian")
+DIAGONAL_CHUNK_ELEMENTS = 2**22  # per-chunk working set of a Hessian diagonal sweep
+
+
+class LRU(OrderedDict):
+    """A small bounded mapping, most recently used last."""
+
+    def __init__(self, capacity: int):
+        super().__init__()
+        self.capacity = capacity
+
+    def get_or_build(self, key: Any, build: Any) -> Any:
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = build()
+        while len(self) > self.capacity:
+            self.popitem(last=False)
+        return value
+
+
+@dataclass
+class Kernel:
+    """A compiled plan for one request signature."""
+
+    operation: ops.Operation
+    compiled: CompiledFunction
+    estimate: Estimate
+    compile_ms: float
+    sweep: tuple[int, int] | None = None  # (directions, chunk) of a Hessian diagonal
+
+    @property
+    def source(self) -> str:
+        return self.compiled.source  # type: ignore[attr-defined]
+
+
+def program_id(resolved: Resolved) -> str:
+    return hashlib.sha256(normalize(resolved.program).encode()).hexdigest()[:32]
+
+
+def compile(source: str, limits: Limits = DEFAULT_LIMITS) -> Program:  # noqa: A001
+    """Parse and resolve a program; errors carry line, column and a caret excerpt."""
+    try:
+        return Program(source, resolve(parse(source, limits)), limits)
+    except ProgramError as err:
+        raise err.locate(source) from None
+
+
+class Program:
+    def __init__(self, source: str, resolved: Resolved, limits: Limits = DEFAULT_LIMITS,
+                 kernels: LRU | None = None):
+        self.source = source
+        self.resolved = resolved
+        self.inputs: tuple[str, ...] = resolved.inputs
+        self.limits = limits
+        self.id = program_id(resolved)
+        self.kernels = kernels if kernels is not None else LRU(64)
+        self._lowered = LRU(16)
+
+    # ---- the operations of SPEC §3 ----
+
+    def evaluate(self, at: Mapping[str, Any], **options: Any) -> dict:
+        return self.run("evaluate", at, **options)
+
+    def gradient(self, at: Mapping[str, Any], **options: Any) -> dict:
+        return self.run("gradient", at, **options)
+
+    def jacobian(self, at: Mapping[str, Any], **options: Any) -> dict:
+        return self.run("jacobian", at, **options)
+
+    def hessian(self, at: Mapping[str, Any], **options: Any) -> dict:
+        return self.run("hessian", at, **options)
+
+    def hvp(self, at: Mapping[str, Any], **options: Any) -> dict:
+        return self.run("hvp", at, **options)
+
+    def jvp(self, at: Mapping[str, Any], **options: Any) -> dict:
+        return self.run("jvp", at, **options)
+
+    def vjp(self, at: Mapping[str, Any], **options: Any) -> dict:
+        return self.run("vjp", at, **options)
+
+    def laplacian(self, at: Mapping[str, Any], **options: Any) -> dict:
+        return self.run("laplacian", at, **options)
+
+    def run(self, operation: str, at: Mapping[str, Any], *, wrt: Sequence[str] | None = None,
+            batch: Sequence[str] | None = None, v: Mapping[str, Any] | None = None,
+            u: Any = None, mode: str = "auto", diagonal: bool = False) -> dict:
+        try:
+            request = prepare(self.inputs, operation, at, wrt, batch, v, u, mode, diagonal)
+            kernel = self.kernel(request)
+            return self.execute(kernel, request)
+        except ProgramError as err:
+            raise err.locate(self.source) from None
+
+    # ---- planning and running ----
+
+    def lowered(self, types: tuple[ArrayType, ...]) -> Function:
+        return self._lowered.get_or_build(
+            types, lambda: simplify(lower(self.resolved, dict(zip(self.inputs, types)),
+                                          self.limits)))
+
+    def kernel(self, request: Request) -> Kernel:
+        key = (self.id, request.signature())
+        return self.kernels.get_or_build(key, lambda: self._build(request))
+
+    def _build(self, request: Request) -> Kernel:
+        start = time.perf_counter()
+        fn = self.lowered(request.types)
+        request.check_outputs(fn)
+        sweep = None
+        if request.operation in ("laplacian", "hessian") and (
+                request.diagonal or request.operation == "laplacian"):
+            chunk, directions = self._diagonal_chunk(fn, request)
+            operation = ops.diagonal_rows(fn, request.wrt_indices, self.limits, chunk)
+            sweep = (directions, chunk)
+        else:
+            operation = self._operation(fn, request)
+        plan = self._batched(operation, request)
+        cost = estimate(plan)
+        repeats = 1 if sweep is None else -(-sweep[0] // sweep[1])
+        self._check_budget(cost.times(repeats), request)
+        compiled = compile_function(plan)
+        return Kernel(operation, compiled, cost.times(repeats),
+                      (time.perf_counter() - start) * 1e3, sweep)
+
+    def _operation(self, fn: Function, request: Request) -> ops.Operation:
+        wrt, limits, span = request.wrt_indices, self.limits, self.resolved.program.result.span
+        match request.operation:
+            case "evaluate":
+                return ops.evaluate(fn, wrt, limits)
+            case "gradient":
+                return ops.gradient(fn, wrt, limits, span)
+            case "jacobian":
+                return ops.jacobian(fn, wrt, limits, request.mode)
+            case "hessian":
+                return ops.hessian(fn, wrt, limits)
+            case "hvp":
+                return ops.hvp(fn, wrt, limits, span)
+            case "jvp":
+                return ops.jvp_operation(fn, wrt, limits)
+            case "vjp":
+                return ops.vjp_operation(fn, wrt, limits)
+        raise RequestError(f"unknown operation '{request.operation}'")
+
+    def _batched(self, operation: ops.Operation, request: Request) -> Function:
+        if request.size is None:
+            return operation.function
+        flags = request.batched_flags(operation.extras)
+        return simplify(vmap(operation.function, flags, request.size, self.limits))
+
+    def _diagonal_chunk(self, fn: Function, request: Request) -> tuple[int, int]:
+        """Directions per pass: as many as fit the working-set budget, so a diagonal over
+        n inputs never builds an n x n array."""
+        directions = sum(fn.inputs[i].type.size for i in request.wrt_indices)
+        one = self._batched(ops.diagonal_rows(fn, request.wrt_indices, self.limits, 1), request)
+        per_direction = max(1, estimate(one).max_elements)
+        budget = min(DIAGONAL_CHUNK_ELEMENTS, self.limits.max_array_elements)
+        return max(1, min(directions, budget // per_direction)), directions
+
+    def _check_budget(self, cost: Estimate, request: Request) -> None:
+        limit = self.limits.max_flops
+        if cost.flops <= limit:
+            return
+        hints = []
+        if request.size:
+            fits = int(request.size * limit / cost.flops)
+            hints.append(f"a batch of at most {fits} points would fit" if fits else
+                         "even one point is over the budget")
+        if request.operation == "hessian" and not request.diagonal:
+            hints.append("diagonal: true or hvp cost far less than a full Hessian")
+        self.limits.check("max_flops", cost.flops, limit, "the estimated work in flops",
+                          None, "; ".join(hints) or None)
+
+    def execute(self, kernel: Kernel, request: Request) -> dict:
+        args = request.arguments(kernel.operation.extras)
+        if kernel.sweep is None:
+            return kernel.operation.assemble(kernel.compiled(*args))
+        directions, chunk = kernel.sweep
+        parts, value = [], None
+        for start in range(0, directions, chunk):  # chunks of directions, not single ones
+            rows = np.zeros((chunk, directions))
+            count = min(chunk, directions - start)
+            rows[np.arange(count), start + np.arange(count)] = 1.0
+            value, block = kernel.compiled(*args, rows)
+            axis = 1 if request.size is not None else 0
+            parts.append(np.take(block, np.arange(count), axis=axis))
+        stacked = np.concatenate(parts, axis=1 if request.size is not None else 0)
+        shapes = [t.shape for t in request.wrt_types()]
+        diagonal = ops.split_diagonal(stacked, shapes, request.size is not None)
+        if request.operation == "laplacian":
+            total = np.zeros(np.shape(value))
+            for part, shape in zip(diagonal, shapes):
+                total = total + np.sum(part, axis=tuple(range(part.ndim - len(shape), part.ndim)))
+            return {"value": value, "laplacian": total}
+        return {"value": value, "hessian_diagonal": dict(zip(request.wrt, diagonal))}

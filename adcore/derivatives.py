@@ -1,0 +1,194 @@
+"""Derivative functions as compositions of jvp, vjp and vmap, shared by the in-language
+`grad`/`jacobian`/`hessian`/`jvp`/`hvp` and by the operations of SPEC §3.
+
+Every function here maps a `Function` to a new `Function` of the same inputs; `wrt` lists
+the indices of the inputs to differentiate. Jacobian blocks come out in row-major order over
+(output, wrt input), each block of shape output shape + input shape.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from .builder import Builder
+from .ir import ArrayType, Atom, Function, Lit, Var, substitute
+from .jvp import jvp
+from .limits import DEFAULT_LIMITS, Limits
+from .primitives.elementwise import ADD, MUL
+from .primitives.shape import EYE, GETITEM, RESHAPE, REDUCE_SUM, TRANSPOSE
+from .simplify import simplify
+from .transpose import vjp
+from .vmap import vmap
+
+ALL = (0, None, 1)  # the full slice, in getitem's normalized form
+
+
+def inline(b: Builder, fn: Function, args: Sequence[Atom]) -> list[Atom]:
+    """Emit fn's equations into b with its inputs bound to args; returns its outputs."""
+    env: dict[Var, Atom] = dict(zip(fn.inputs, args))
+    for eqn in fn.eqns:
+        env[eqn.out] = b.emit(eqn, tuple(substitute(a, env) for a in eqn.ins))
+    return [substitute(a, env) for a in fn.outputs]
+
+
+def fresh_inputs(fn: Function) -> list[Var]:
+    return [Var(v.type) for v in fn.inputs]
+
+
+def mask(fn: Function, wrt: Sequence[int]) -> list[bool]:
+    return [i in wrt for i in range(len(fn.inputs))]
+
+
+def select_outputs(fn: Function, keep: Sequence[int]) -> Function:
+    return simplify(Function(fn.inputs, fn.eqns, [fn.outputs[i] for i in keep], fn.names))
+
+
+def _basis_blocks(b: Builder, shapes: Sequence[tuple[int, ...]]) -> list[Atom]:
+    """Rows of the identity over the concatenated flattened shapes, split per shape:
+    block i has shape (n, *shapes[i])."""
+    n = sum(math.prod(s) for s in shapes)
+    eye = b.bind(EYE, n=n)
+    blocks, offset = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        cols = b.bind(GETITEM, eye, index=(ALL, (offset, offset + size, 1)))
+        blocks.append(b.bind(RESHAPE, cols, shape=(n,) + shape))
+        offset += size
+    return blocks
+
+
+def _rows(b: Builder, stacked: Atom, shapes: Sequence[tuple[int, ...]]) -> list[Atom]:
+    """Split the leading basis axis of `stacked` (n, *rest) by the flattened shapes:
+    part i has shape (*shapes[i], *rest)."""
+    rest, parts, offset = stacked.type.shape[1:], [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        part = b.bind(GETITEM, stacked, index=((offset, offset + size, 1),))
+        parts.append(b.bind(RESHAPE, part, shape=shape + rest))
+        offset += size
+    return parts
+
+
+def _move_front_to_back(b: Builder, x: Atom, n_front: int) -> Atom:
+    nd = x.type.ndim
+    perm = tuple(range(n_front, nd)) + tuple(range(n_front))
+    return b.bind(TRANSPOSE, x, perm=perm)
+
+
+def value_and_grad(fn: Function, wrt: Sequence[int], limits: Limits = DEFAULT_LIMITS
+                   ) -> Function:
+    """Outputs: the scalar value, then the gradient for each wrt input."""
+    pullback = vjp(fn, mask(fn, wrt), limits)
+    b = Builder(limits)
+    xs = fresh_inputs(fn)
+    outs = inline(b, pullback, [*xs, Lit(1.0)])
+    return simplify(b.function(xs, outs, fn.names))
+
+
+def jacfwd(fn: Function, wrt: Sequence[int], limits: Limits = DEFAULT_LIMITS) -> Function:
+    """Outputs: fn's outputs, then the Jacobian blocks, one forward pass vectorized over the
+    input basis."""
+    in_shapes = [fn.inputs[i].type.shape for i in wrt]
+    n = sum(math.prod(s) for s in in_shapes)
+    pushforward = jvp(fn, mask(fn, wrt), limits)
+    batched = [False] * len(fn.inputs) + [True] * len(wrt)
+    mapped = vmap(pushforward, batched, n, limits)
+    b = Builder(limits)
+    xs = fresh_inputs(fn)
+    outs = inline(b, mapped, [*xs, *_basis_blocks(b, in_shapes)])
+    values = inline(b, fn, xs)
+    blocks = []
+    for tangent in outs[len(fn.outputs):]:
+        out_ndim = tangent.type.ndim - 1
+        for part, shape in zip(_rows(b, tangent, in_shapes), in_shapes):
+            blocks.append(_move_front_to_back(b, part, len(shape)) if out_ndim else part)
+    return simplify(b.function(xs, values + blocks, fn.names))
+
+
+def jacrev(fn: Function, wrt: Sequence[int], limits: Limits = DEFAULT_LIMITS) -> Function:
+    """Outputs: fn's outputs, then the Jacobian blocks, one reverse pass vectorized over the
+    output basis."""
+    out_shapes = [a.type.shape for a in fn.outputs]
+    m = sum(math.prod(s) for s in out_shapes)
+    pullback = vjp(fn, mask(fn, wrt), limits)
+    batched = [False] * len(fn.inputs) + [True] * len(fn.outputs)
+    mapped = vmap(pullback, batched, m, limits)
+    b = Builder(limits)
+    xs = fresh_inputs(fn)
+    outs = inline(b, mapped, [*xs, *_basis_blocks(b, out_shapes)])
+    values = inline(b, fn, xs)
+    per_input = [_rows(b, ct, out_shapes) for ct in outs[len(fn.outputs):]]
+    blocks = [per_input[i][o] for o in range(len(fn.outputs)) for i in range(len(wrt))]
+    return simplify(b.function(xs, values + blocks, fn.names))
+
+
+def jacobian(fn: Function, wrt: Sequence[int], mode: str = "auto",
+             limits: Limits = DEFAULT_LIMITS) -> Function:
+    """`mode` auto picks forward when there are no more inputs than outputs to span."""
+    if mode == "auto":
+        n_in = sum(fn.inputs[i].type.size for i in wrt)
+        n_out = sum(a.type.size for a in fn.outputs)
+        mode = "forward" if n_in <= n_out else "reverse"
+    return (jacfwd if mode == "forward" else jacrev)(fn, wrt, limits)
+
+
+def derivative_blocks(fn: Function, wrt: Sequence[int], limits: Limits = DEFAULT_LIMITS
+                      ) -> Function:
+    """The first derivative alone, by reverse mode: the gradient for a scalar function,
+    the Jacobian blocks otherwise."""
+    scalar = len(fn.outputs) == 1 and fn.outputs[0].type.shape == ()
+    full = value_and_grad(fn, wrt, limits) if scalar else jacrev(fn, wrt, limits)
+    return select_outputs(full, range(len(fn.outputs), len(full.outputs)))
+
+
+def hessian(fn: Function, wrt: Sequence[int], limits: Limits = DEFAULT_LIMITS) -> Function:
+    """Outputs: block (i, j) = d/dx_j of d fn / dx_i, shape out + I_i + I_j, forward over
+    reverse, vectorized over the basis."""
+    first = derivative_blocks(fn, wrt, limits)
+    second = jacfwd(first, wrt, limits)
+    return select_outputs(second, range(len(first.outputs), len(second.outputs)))
+
+
+def hvp(fn: Function, wrt: Sequence[int], limits: Limits = DEFAULT_LIMITS) -> Function:
+    """Inputs: fn's, then one direction per wrt input. Outputs: the value, then H v per wrt
+    input (forward over reverse: a small constant times the cost of fn)."""
+    first = derivative_blocks(fn, wrt, limits)
+    pushforward = jvp(first, mask(first, wrt), limits)
+    b = Builder(limits)
+    xs = fresh_inputs(fn)
+    vs = [Var(xs[i].type) for i in wrt]
+    outs = inline(b, pushforward, [*xs, *vs])
+    values = inline(b, fn, xs)
+    return simplify(b.function(xs + vs, values + outs[len(first.outputs):], fn.names))
+
+
+def hessian_diagonal_rows(fn: Function, wrt: Sequence[int], chunk: int,
+                          limits: Limits = DEFAULT_LIMITS) -> Function:
+    """Inputs: fn's, then `rows` (chunk, n): unit directions over the concatenated wrt inputs.
+    Output: (chunk, *out) with row r = e_r' H e_r, for `chunk` directions in one pass."""
+    first = derivative_blocks(fn, wrt, limits)
+    pushforward = jvp(first, mask(first, wrt), limits)
+    batched = [False] * len(fn.inputs) + [True] * len(wrt)
+    mapped = vmap(pushforward, batched, chunk, limits)
+    in_shapes = [fn.inputs[i].type.shape for i in wrt]
+    n = sum(math.prod(s) for s in in_shapes)
+    b = Builder(limits)
+    xs = fresh_inputs(fn)
+    rows = Var(ArrayType((chunk, n)))
+    directions, offset = [], 0
+    for shape in in_shapes:
+        size = math.prod(shape)
+        cols = b.bind(GETITEM, rows, index=(ALL, (offset, offset + size, 1)))
+        directions.append(b.bind(RESHAPE, cols, shape=(chunk,) + shape))
+        offset += size
+    tangents = inline(b, mapped, [*xs, *directions])[len(first.outputs):]
+    total: Atom | None = None
+    for tangent, direction, shape in zip(tangents, directions, in_shapes):
+        out_ndim = tangent.type.ndim - 1 - len(shape)
+        aligned = b.bind(RESHAPE, direction, shape=(chunk,) + (1,) * out_ndim + shape)
+        picked = b.bind(REDUCE_SUM, b.bind(MUL, tangent, aligned),
+                        axes=tuple(range(1 + out_ndim, tangent.type.ndim)))
+        total = picked if total is None else b.bind(ADD, total, picked)
+    assert total is not None
+    return simplify(b.function(xs + [rows], [total], fn.names))
