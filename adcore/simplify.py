@@ -70,6 +70,46 @@ def _double_negation(eqn: Eqn, producers: dict[Var, Eqn]) -> Atom | None:
 REWRITES: list[Callable[[Eqn], Atom | None]] = [_fold, _identity]
 
 
+def _unbroadcast_scalars(eqn: Eqn, producers: dict[Var, Eqn]) -> tuple[Atom, ...]:
+    """Elementwise ops broadcast scalars themselves: op(broadcast_to(s, S), y) -> op(s, y)
+    when the result keeps its shape (saves materializing, e.g., a seed cotangent of ones)."""
+    if not eqn.prim.elementwise:
+        return eqn.ins
+    ins = list(eqn.ins)
+    for i, atom in enumerate(ins):
+        source = _scalar_source(atom, producers)
+        if source is None:
+            continue
+        others = [a.type.shape for j, a in enumerate(ins) if j != i]
+        if np.broadcast_shapes((), *others) == eqn.out.type.shape:
+            ins[i] = source
+    return tuple(ins)
+
+
+def _scalar_source(atom: Atom, producers: dict[Var, Eqn]) -> Atom | None:
+    """The scalar that `atom` is a broadcast or reshape of, if any."""
+    while isinstance(atom, Var) and atom in producers:
+        eqn = producers[atom]
+        if eqn.prim not in (sh.BROADCAST, sh.RESHAPE) or eqn.ins[0].type.size != 1:
+            return None
+        atom = eqn.ins[0]
+        if atom.type.shape == ():
+            return atom
+    return None
+
+
+def _fold_broadcast(eqn: Eqn, producers: dict[Var, Eqn]) -> Eqn:
+    # op(broadcast literals) of shape S -> broadcast_to(op(literals), S)
+    if not eqn.prim.elementwise or eqn.out.type.shape == () or eqn.out.type.dtype != "float64":
+        return eqn
+    scalars = [a if isinstance(a, Lit) else _scalar_source(a, producers) for a in eqn.ins]
+    if not all(isinstance(a, Lit) for a in scalars):
+        return eqn
+    with np.errstate(all="ignore"):
+        value = float(eqn.prim.impl(*(a.value for a in scalars), **eqn.params))
+    return Eqn(sh.BROADCAST, (Lit(value),), {"shape": eqn.out.type.shape}, eqn.out, eqn.span)
+
+
 def simplify(fn: Function) -> Function:
     env: dict[Var, Atom] = {}
     producers: dict[Var, Eqn] = {}
@@ -79,6 +119,10 @@ def simplify(fn: Function) -> Function:
         ins = tuple(substitute(a, env) for a in eqn.ins)
         if ins != eqn.ins:
             eqn = Eqn(eqn.prim, ins, eqn.params, eqn.out, eqn.span)
+        ins = _unbroadcast_scalars(eqn, producers)
+        if ins != eqn.ins:
+            eqn = Eqn(eqn.prim, ins, eqn.params, eqn.out, eqn.span)
+        eqn = _fold_broadcast(eqn, producers)
         replacement = _rewrite(eqn, producers)
         if replacement is not None:
             env[eqn.out] = replacement

@@ -123,7 +123,7 @@ def _register(name: str, impl: Callable[..., object], numpy: str, jvp: JvpRule,
     prim = register(Primitive(
         name=name, shape=shape, impl=impl, numpy=numpy, jvp=jvp, transpose=transpose,
         batch=elementwise_batch(lambda: holder[0]), cost=elementwise_cost(flops),
-        linear=linear,
+        linear=linear, elementwise=True,
     ))
     holder.append(prim)
     return prim
@@ -229,7 +229,9 @@ def _pow_jvp(b, primals, tangents, params, out):
     if tx is not None:
         y_minus_1 = Lit(y.value - 1.0) if isinstance(y, Lit) else b.bind(SUB, y, 1.0)
         coef = b.bind(MUL, y, b.bind(POW, x, y_minus_1))
-        left = b.bind(SMUL, tx, coef)
+        # x^(y-1) is finite at every finite x when y >= 1 is a literal: a plain product
+        finite = isinstance(y, Lit) and y.value >= 1.0 and float(y.value).is_integer()
+        left = b.bind(MUL if finite else SMUL, tx, coef)
     if ty is not None:
         # d/dy x^y = log(x) x^y, taken as 0 where x == 0 (as JAX does): 0^y is flat in y.
         log_x = b.bind(SELECT, b.bind(EQ, x, 0.0), 0.0, b.bind(LOG, x))

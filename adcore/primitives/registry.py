@@ -56,6 +56,7 @@ class Primitive:
     batch: BatchRule
     cost: CostRule
     linear: bool = False  # linear in every float input (transpose must exist)
+    elementwise: bool = False  # numpy-broadcasting elementwise (operands may be scalars)
 
     def __repr__(self) -> str:
         return self.name
