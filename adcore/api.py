@@ -17,7 +17,7 @@ import numpy as np
 from . import operations as ops
 from .codegen import CompiledFunction, compile_function
 from .cost import Estimate, estimate
-from .errors import ProgramError, RequestError
+from .errors import LimitExceededError, ProgramError, RequestError
 from .ir import ArrayType, Function
 from .limits import DEFAULT_LIMITS, Limits
 from .lower import lower
@@ -113,26 +113,47 @@ class Program:
     def laplacian(self, at: Mapping[str, Any], **options: Any) -> dict:
         return self.run("laplacian", at, **options)
 
-    def run(self, operation: str, at: Mapping[str, Any], *, wrt: Sequence[str] | None = None,
-            batch: Sequence[str] | None = None, v: Mapping[str, Any] | None = None,
-            u: Any = None, mode: str = "auto", diagonal: bool = False) -> dict:
-        try:
-            request = prepare(self.inputs, operation, at, wrt, batch, v, u, mode, diagonal)
-            kernel = self.kernel(request)
-            return self.execute(kernel, request)
-        except ProgramError as err:
-            raise err.locate(self.source) from None
+    def run(self, operation: str, at: Mapping[str, Any], **options: Any) -> dict:
+        """One operation at `at`; options: wrt, batch, v, u, mode, diagonal (SPEC §3)."""
+        request = self.prepare(operation, at, **options)
+        kernel, _ = self.kernel(request)
+        return self.execute(kernel, request)
+
+    def prepare(self, operation: str, at: Mapping[str, Any], *,
+                wrt: Sequence[str] | None = None, batch: Sequence[str] | None = None,
+                v: Mapping[str, Any] | None = None, u: Any = None, mode: str = "auto",
+                diagonal: bool = False) -> Request:
+        """Validate a request against the program (a `request` error otherwise)."""
+        if operation not in OPERATIONS:
+            raise RequestError(f"unknown operation '{operation}'",
+                               hint=f"one of {', '.join(OPERATIONS)}")
+        return prepare(self.inputs, operation, at, wrt, batch, v, u, mode, diagonal)
 
     # ---- planning and running ----
 
     def lowered(self, types: tuple[ArrayType, ...]) -> Function:
-        return self._lowered.get_or_build(
-            types, lambda: simplify(lower(self.resolved, dict(zip(self.inputs, types)),
-                                          self.limits)))
+        def build() -> Function:
+            try:
+                return simplify(lower(self.resolved, dict(zip(self.inputs, types)),
+                                      self.limits))
+            except RecursionError:
+                # Inlined calls nest expressions beyond what the parser's depth check sees.
+                raise LimitExceededError(
+                    "function calls nest too deeply", None,
+                    "inline fewer levels of nested definitions", limit="max_depth",
+                    value=self.limits.max_depth) from None
 
-    def kernel(self, request: Request) -> Kernel:
+        return self._lowered.get_or_build(types, build)
+
+    def kernel(self, request: Request) -> tuple[Kernel, bool]:
+        """The compiled kernel for the request's signature and whether it was cached.
+        Refuses (a `limit` error) a plan over the work budget before anything runs."""
         key = (self.id, request.signature())
-        return self.kernels.get_or_build(key, lambda: self._build(request))
+        hit = key in self.kernels
+        try:
+            return self.kernels.get_or_build(key, lambda: self._build(request)), hit
+        except ProgramError as err:
+            raise err.locate(self.source) from None
 
     def _build(self, request: Request) -> Kernel:
         start = time.perf_counter()
@@ -203,6 +224,7 @@ class Program:
                           None, "; ".join(hints) or None)
 
     def execute(self, kernel: Kernel, request: Request) -> dict:
+        """Run a kernel; results are numpy arrays (batched ones with the leading axis B)."""
         args = request.arguments(kernel.operation.extras)
         if kernel.sweep is None:
             return kernel.operation.assemble(kernel.compiled(*args))

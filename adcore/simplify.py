@@ -67,6 +67,17 @@ def _double_negation(eqn: Eqn, producers: dict[Var, Eqn]) -> Atom | None:
     return None
 
 
+# a op b == b op a: one key for both orders, so common subexpressions are found either way
+COMMUTATIVE = frozenset({ew.ADD, ew.MUL, ew.SMUL, ew.MAXIMUM, ew.MINIMUM, ew.EQ, ew.NE})
+
+
+def _cse_key(eqn: Eqn) -> tuple:
+    ins: tuple = eqn.ins
+    if eqn.prim in COMMUTATIVE:
+        ins = tuple(sorted(ins, key=lambda a: (0, a.value) if isinstance(a, Lit) else (1, a.id)))
+    return (eqn.prim, ins, params_key(eqn.params))
+
+
 REWRITES: list[Callable[[Eqn], Atom | None]] = [_fold, _identity]
 
 
@@ -127,7 +138,7 @@ def simplify(fn: Function) -> Function:
         if replacement is not None:
             env[eqn.out] = replacement
             continue
-        key = (eqn.prim, ins, params_key(eqn.params))
+        key = _cse_key(eqn)
         if key in seen:  # common subexpression
             env[eqn.out] = seen[key]
             continue
