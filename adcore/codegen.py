@@ -15,6 +15,7 @@ import numpy as np
 from scipy import special
 
 from .ir import Atom, Function, Lit, Var
+from .memory import in_place_ufunc, keep_freed_memory, plan_memory
 from .primitives.elementwise import strong_zero_multiply
 from .primitives.shape import place, sum_to
 
@@ -22,6 +23,8 @@ RUNTIME: dict[str, Any] = {
     "np": np, "smul": strong_zero_multiply, "sum_to": sum_to, "place": place,
     "erf": special.erf,
 }
+
+keep_freed_memory()
 
 CompiledFunction = Callable[..., tuple[np.ndarray, ...]]
 
@@ -54,12 +57,21 @@ def to_numpy_source(fn: Function, name: str = "kernel") -> str:
             return render_value(float(atom.value))
         return names[atom]
 
+    memory = plan_memory(fn)
     lines = [f"def {name}({', '.join(names[v] for v in fn.inputs)}):"]
     for i, eqn in enumerate(fn.eqns):
         names[eqn.out] = f"v{i}"
-        expr = eqn.prim.source([arg(a) for a in eqn.ins], eqn.params,
-                               [a.type for a in eqn.ins], render_value)
+        args = [arg(a) for a in eqn.ins]
+        if i in memory.reuse:
+            ufunc = in_place_ufunc(eqn.prim)
+            assert ufunc is not None
+            expr = f"np.{ufunc.__name__}({', '.join(args)}, out={names[memory.reuse[i]]})"
+        else:
+            expr = eqn.prim.source(args, eqn.params, [a.type for a in eqn.ins], render_value)
         lines.append(f"    v{i} = {expr}")
+        dead = [names[v] for v in memory.frees.get(i, ()) if v not in fn.inputs]
+        if dead:
+            lines.append(f"    del {', '.join(dead)}")
     outs = ", ".join(f"np.float64({arg(a)})" if isinstance(a, Lit) else arg(a)
                      for a in fn.outputs)
     lines.append(f"    return ({outs},)")
