@@ -156,6 +156,23 @@ class Program:
             raise err.locate(self.source) from None
 
     def _build(self, request: Request) -> Kernel:
+        try:
+            return self._plan(request)
+        except LimitExceededError as err:
+            raise self._with_alternatives(err, request) from None
+
+    def _with_alternatives(self, err: LimitExceededError, request: Request
+                           ) -> LimitExceededError:
+        """Say what would fit: a smaller batch, a Hessian diagonal or an HVP."""
+        hints = [err.hint] if err.hint else []
+        if request.operation == "hessian" and not request.diagonal:
+            hints.append("diagonal: true or hvp need far less than a full Hessian")
+        if request.size and err.limit in ("max_flops", "max_array_elements"):
+            hints.append("or split the batch into smaller requests")
+        err.hint = "; ".join(hints) or None
+        return err
+
+    def _plan(self, request: Request) -> Kernel:
         start = time.perf_counter()
         fn = self.lowered(request.types)
         request.check_outputs(fn)
@@ -213,15 +230,13 @@ class Program:
         limit = self.limits.max_flops
         if cost.flops <= limit:
             return
-        hints = []
+        hint = None
         if request.size:
             fits = int(request.size * limit / cost.flops)
-            hints.append(f"a batch of at most {fits} points would fit" if fits else
-                         "even one point is over the budget")
-        if request.operation == "hessian" and not request.diagonal:
-            hints.append("diagonal: true or hvp cost far less than a full Hessian")
+            hint = (f"a batch of at most {fits} points would fit" if fits else
+                    "even one point is over the budget")
         self.limits.check("max_flops", cost.flops, limit, "the estimated work in flops",
-                          None, "; ".join(hints) or None)
+                          None, hint)
 
     def execute(self, kernel: Kernel, request: Request) -> dict:
         """Run a kernel; results are numpy arrays (batched ones with the leading axis B)."""

@@ -32,14 +32,14 @@ class Builder:
             raise
         self.limits.check(
             "max_array_elements", out_type.size, self.limits.max_array_elements,
-            f"an intermediate array of shape {out_type.shape} would have {out_type.size} elements",
+            f"an intermediate array of shape {out_type.shape} needs {out_type.size} elements",
             self.span, "use smaller inputs or a smaller batch",
         )
         out = Var(out_type)
         self.eqns.append(Eqn(prim, atoms, params, out, self.span))
         self.limits.check(
             "max_ir_equations", len(self.eqns), self.limits.max_ir_equations,
-            "the program's IR", self.span,
+            "the number of IR equations", self.span,
             "differentiate fewer times, or use hvp / a Hessian diagonal instead of full Hessians",
         )
         return out

@@ -21,7 +21,7 @@ class Limits:
         """Raise a `limit` error naming the limit and its value when `value > limit`."""
         if value > limit:
             raise LimitExceededError(
-                f"{what} is {value:.4g}, over the limit {name} = {limit:.4g}",
+                f"{what} ({value:.4g}) is over the limit {name} = {limit:.4g}",
                 span,
                 hint,
                 limit=name,
