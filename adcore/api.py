@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
+from concurrent.futures import Future
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 
 from . import operations as ops
 from .codegen import CompiledFunction, compile_function
+from .fusion import background, fuse, fusion_available
 from .cost import Estimate, estimate
 from .errors import LimitExceededError, ProgramError, RequestError
 from .ir import ArrayType, Function
@@ -30,6 +32,7 @@ from .vmap import vmap
 
 OPERATIONS = ("evaluate", "gradient", "jacobian", "hessian", "hvp", "jvp", "vjp", "laplacian")
 DIAGONAL_CHUNK_ELEMENTS = 2**22  # per-chunk working set of a Hessian diagonal sweep
+HOT_CALLS = 3  # calls after which a kernel is worth fusing
 
 
 class LRU(OrderedDict):
@@ -51,17 +54,33 @@ class LRU(OrderedDict):
 
 @dataclass
 class Kernel:
-    """A compiled plan for one request signature."""
+    """A compiled plan for one request signature. Once called `HOT_CALLS` times, its
+    elementwise chains are fused in the background and `compiled` is swapped for the
+    fused code (same results, fewer passes over memory)."""
 
     operation: ops.Operation
+    plan: Function
     compiled: CompiledFunction
     estimate: Estimate
     compile_ms: float
     sweep: tuple[int, int] | None = None  # (directions, chunk) of a Hessian diagonal
+    calls: int = 0
+    fused: Future | None = None
 
     @property
     def source(self) -> str:
         return self.compiled.source  # type: ignore[attr-defined]
+
+    def note_call(self) -> None:
+        self.calls += 1
+        if self.calls == HOT_CALLS and fusion_available():
+            self.fused = background().submit(self._fuse)
+
+    def _fuse(self) -> bool:
+        fused_plan, ufuncs = fuse(self.plan)
+        if ufuncs:
+            self.compiled = compile_function(fused_plan, ufuncs)
+        return bool(ufuncs)
 
 
 def program_id(resolved: Resolved) -> str:
@@ -189,7 +208,7 @@ class Program:
         repeats = 1 if sweep is None else -(-sweep[0] // sweep[1])
         self._check_budget(cost.times(repeats), request)
         compiled = compile_function(plan)
-        return Kernel(operation, compiled, cost.times(repeats),
+        return Kernel(operation, plan, compiled, cost.times(repeats),
                       (time.perf_counter() - start) * 1e3, sweep)
 
     def _operation(self, fn: Function, request: Request) -> ops.Operation:
@@ -241,6 +260,7 @@ class Program:
     def execute(self, kernel: Kernel, request: Request) -> dict:
         """Run a kernel; results are numpy arrays (batched ones with the leading axis B)."""
         args = request.arguments(kernel.operation.extras)
+        kernel.note_call()
         if kernel.sweep is None:
             return kernel.operation.assemble(kernel.compiled(*args))
         directions, chunk = kernel.sweep

@@ -41,7 +41,8 @@ def render_value(value: Any) -> str:
             return "np.nan"
         if math.isinf(value):
             return "np.inf" if value > 0 else "(-np.inf)"
-        return repr(float(value))
+        # parenthesized when negative, so "x ** {0}"-style templates stay correct
+        return f"({value!r})" if math.copysign(1.0, value) < 0 else repr(float(value))
     if isinstance(value, tuple):
         return "(" + "".join(render_value(v) + ", " for v in value) + ")"
     if isinstance(value, str) and value.isascii() and value.isalpha():
@@ -78,10 +79,11 @@ def to_numpy_source(fn: Function, name: str = "kernel") -> str:
     return "\n".join(lines) + "\n"
 
 
-def compile_function(fn: Function) -> CompiledFunction:
-    """Compile generated source (from our IR only) into a function."""
+def compile_function(fn: Function, extra: dict[str, Any] | None = None) -> CompiledFunction:
+    """Compile generated source (from our IR only) into a function; `extra` adds compiled
+    helpers the source calls by generated name (fused ufuncs)."""
     source = to_numpy_source(fn)
-    namespace: dict[str, Any] = {"__builtins__": {}, **RUNTIME}
+    namespace: dict[str, Any] = {"__builtins__": {}, **RUNTIME, **(extra or {})}
     # The source is generated from a type-checked IR: generated names and rendered numbers.
     exec(compile(source, "<nabla-generated>", "exec"), namespace)  # noqa: S102
     kernel = namespace["kernel"]

@@ -92,7 +92,7 @@ class Derivative(FunctionValue):
         with lw.nested(span):
             fn = lw.trace(self.inner, [a.type for a in args], span)
             wrt, limits = [self.argnum], lw.limits
-            if self.kind in ("grad", "hessian") and fn.outputs[0].type.shape != ():
+            if self.kind == "grad" and fn.outputs[0].type.shape != ():
                 raise ShapeError(f"{self.kind} needs a function with a scalar result; "
                                  f"{self.inner.name} returns shape {fn.outputs[0].type.shape}",
                                  span, "use jacobian for array results, or sum(...) first")

@@ -206,19 +206,28 @@ SMOOTH_UNARY = ("sin", "cos", "tanh", "arctan", "sigmoid", "softplus", "erf", "a
 SMOOTH_BINARY = ("+", "-", "*")
 
 
-def random_programs(max_depth: int = 4) -> Any:
-    """A hypothesis strategy of program texts over one input `x` (a vector), scalar result,
-    smooth everywhere and bounded on [-2, 2]^n: for property tests of the whole pipeline."""
+def random_programs(min_steps: int = 3, max_steps: int = 10) -> Any:
+    """A hypothesis strategy of program texts over one input `x` (a vector of length >= 2),
+    scalar result, smooth everywhere: a chain of `min_steps`..`max_steps` operations, each
+    a smooth unary function of an earlier value or a binary operation on two of them, with
+    definitions (`f(y) = ...`) and constant bindings, for property tests of the pipeline."""
     from hypothesis import strategies as st
 
-    leaves = st.sampled_from(["x", "x[0]", "x[1:]", "x[::-1]", "0.5", "x.T"])
+    leaves = ["x", "x[0]", "sum(x[1:])", "x[::-1]", "0.5", "x.T", "mean(x)"]
 
-    def extend(children: Any) -> Any:
-        unary = st.builds(lambda f, a: f"{f}({a})", st.sampled_from(SMOOTH_UNARY), children)
-        binary = st.builds(lambda a, op, c: f"({a} {op} {c})", children,
-                           st.sampled_from(SMOOTH_BINARY), children)
-        return unary | binary
+    @st.composite
+    def programs(draw: Any) -> str:
+        values = list(leaves)
+        for _ in range(draw(st.integers(min_steps, max_steps))):
+            a = draw(st.sampled_from(values))
+            if draw(st.booleans()):
+                values.append(f"{draw(st.sampled_from(SMOOTH_UNARY))}({a})")
+            else:
+                op = draw(st.sampled_from(SMOOTH_BINARY))
+                values.append(f"({a} {op} {draw(st.sampled_from(values))})")
+        body = values[-1] if "x" in values[-1] else f"({values[-1]} * x[0])"
+        if draw(st.booleans()):  # through a definition and a constant binding
+            return f"f(x) = {body}\nc = f(x)\nsum(c * c)"
+        return f"sum({body})"
 
-    exprs = st.recursive(leaves, extend, max_leaves=2 ** max_depth)
-    # x[1:] and x have different lengths: reduce each operand of a binary op first
-    return exprs.map(lambda e: f"sum({e.replace('x[1:]', 'sum(x[1:])')})")
+    return programs()

@@ -118,19 +118,23 @@ def _template(fn: Callable[..., object], arity: int) -> str:
 
 def _register(name: str, impl: Callable[..., object], numpy: str, jvp: JvpRule,
               transpose: TransposeRule | None = None, flops: float = 1.0,
-              shape=broadcast_shape, linear: bool = False) -> Primitive:
+              shape=broadcast_shape, linear: bool = False, scalar: str | None = None
+              ) -> Primitive:
+    """`scalar` defaults to the numpy template, whose np.* calls numba also compiles for
+    scalars."""
     holder: list[Primitive] = []
     prim = register(Primitive(
         name=name, shape=shape, impl=impl, numpy=numpy, jvp=jvp, transpose=transpose,
         batch=elementwise_batch(lambda: holder[0]), cost=elementwise_cost(flops),
-        linear=linear, elementwise=True,
+        linear=linear, elementwise=True, scalar=scalar or numpy,
     ))
     holder.append(prim)
     return prim
 
 
 def unary(name: str, impl: Callable[..., object], coefficient: Coefficient | None,
-          *, strong: bool = False, flops: float = 10.0, numpy: str | None = None) -> Primitive:
+          *, strong: bool = False, flops: float = 10.0, numpy: str | None = None,
+          scalar: str | None = None) -> Primitive:
     """f(x) with tangent coefficient(x, f(x)) * t; `strong` where the coefficient can be
     infinite at a finite point (so a zero tangent must stay exactly zero)."""
 
@@ -141,7 +145,7 @@ def unary(name: str, impl: Callable[..., object], coefficient: Coefficient | Non
             return None
         return b.bind(SMUL if strong else MUL, t, coefficient(b, x, out))
 
-    return _register(name, impl, numpy or _template(impl, 1), jvp, flops=flops)
+    return _register(name, impl, numpy or _template(impl, 1), jvp, flops=flops, scalar=scalar)
 
 
 # ---- linear and bilinear arithmetic ----
@@ -209,7 +213,8 @@ ADD = _register("add", np.add, "({0} + {1})", _add_jvp, _add_transpose, linear=T
 SUB = _register("sub", np.subtract, "({0} - {1})", _sub_jvp, _sub_transpose, linear=True)
 NEG = _register("neg", np.negative, "(-{0})", _neg_jvp, _neg_transpose, linear=True)
 MUL = _register("mul", np.multiply, "({0} * {1})", *product(lambda: MUL))
-SMUL = _register("smul", strong_zero_multiply, "smul({0}, {1})", *product(lambda: SMUL))
+SMUL = _register("smul", strong_zero_multiply, "smul({0}, {1})", *product(lambda: SMUL),
+                 scalar="(0.0 if {0} == 0.0 or {1} == 0.0 else {0} * {1})")
 
 
 def _div_jvp(b, primals, tangents, params, out):
@@ -292,7 +297,8 @@ def _select_transpose(b, ct, ins, linear, params):
 
 
 SELECT = _register("select", np.where, "np.where({0}, {1}, {2})", _select_jvp,
-                   _select_transpose, shape=select_shape, linear=True)
+                   _select_transpose, shape=select_shape, linear=True,
+                   scalar="({1} if {0} else {2})")
 
 
 def _compare(name: str, ufunc: np.ufunc) -> Primitive:
@@ -370,7 +376,7 @@ ABS = unary("abs", np.abs, lambda b, x, y: b.bind(SIGN, x), flops=1.0)
 SIGN = unary("sign", np.sign, None, flops=1.0)
 FLOOR = unary("floor", np.floor, None, flops=1.0)
 CEIL = unary("ceil", np.ceil, None, flops=1.0)
-ROUND = unary("round", np.round, None, flops=1.0, numpy="np.round({0})")
+ROUND = unary("round", np.round, None, flops=1.0, numpy="np.round({0})", scalar="np.rint({0})")
 SIGMOID = unary("sigmoid", sigmoid, lambda b, x, y: b.bind(MUL, y, b.bind(SUB, 1.0, y)),
                 numpy="(1.0 / (1.0 + np.exp(-{0})))")
 SOFTPLUS = unary("softplus", softplus, lambda b, x, y: b.bind(SIGMOID, x),

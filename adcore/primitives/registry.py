@@ -57,6 +57,7 @@ class Primitive:
     cost: CostRule
     linear: bool = False  # linear in every float input (transpose must exist)
     elementwise: bool = False  # numpy-broadcasting elementwise (operands may be scalars)
+    scalar: str | None = None  # the same on scalars, for fused loops (fusion.py)
 
     def __repr__(self) -> str:
         return self.name

@@ -47,7 +47,7 @@ def _reshape_shape(in_types, params):
         raise shape_error(f"cannot reshape an array of shape {x.shape} (size {x.size}) "
                           f"into shape {params['shape']}",
                           "the new shape must have the same number of elements")
-    return ArrayType(params["shape"])
+    return ArrayType(params["shape"], x.dtype)
 
 
 RESHAPE = _linear_unary(
@@ -68,7 +68,7 @@ def _broadcast_shape(in_types, params):
         raise shape_error(f"cannot broadcast shape {x.shape} to {params['shape']}") from None
     if len(params["shape"]) < x.ndim:
         raise shape_error(f"cannot broadcast shape {x.shape} to {params['shape']}")
-    return ArrayType(params["shape"])
+    return ArrayType(params["shape"], x.dtype)
 
 
 def _broadcast_batch(b, ins, batched, params, size):
@@ -145,7 +145,7 @@ def _transpose_shape(in_types, params):
     (x,) = in_types
     if sorted(params["perm"]) != list(range(x.ndim)):
         raise shape_error(f"{params['perm']} is not a permutation of the axes of {x.shape}")
-    return ArrayType(tuple(x.shape[p] for p in params["perm"]))
+    return ArrayType(tuple(x.shape[p] for p in params["perm"]), x.dtype)
 
 
 TRANSPOSE = _linear_unary(
@@ -176,7 +176,8 @@ def index_source(index: Index) -> str:
 
 def _getitem_shape(in_types, params):
     (x,) = in_types
-    return ArrayType(np.empty(x.shape, dtype=bool)[to_numpy_index(params["index"])].shape)
+    return ArrayType(np.empty(x.shape, dtype=bool)[to_numpy_index(params["index"])].shape,
+                     x.dtype)
 
 
 def _batched_index(params: Params) -> dict:
