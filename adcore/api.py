@@ -264,15 +264,15 @@ class Program:
         if kernel.sweep is None:
             return kernel.operation.assemble(kernel.compiled(*args))
         directions, chunk = kernel.sweep
+        axis = 1 if request.size is not None else 0
         parts, value = [], None
         for start in range(0, directions, chunk):  # chunks of directions, not single ones
             rows = np.zeros((chunk, directions))
             count = min(chunk, directions - start)
             rows[np.arange(count), start + np.arange(count)] = 1.0
             value, block = kernel.compiled(*args, rows)
-            axis = 1 if request.size is not None else 0
-            parts.append(np.take(block, np.arange(count), axis=axis))
-        stacked = np.concatenate(parts, axis=1 if request.size is not None else 0)
+            parts.append(block[(slice(None),) * axis + (slice(0, count),)])
+        stacked = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
         shapes = [t.shape for t in request.wrt_types()]
         diagonal = ops.split_diagonal(stacked, shapes, request.size is not None)
         if request.operation == "laplacian":

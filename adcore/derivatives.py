@@ -163,14 +163,28 @@ def hvp(fn: Function, wrt: Sequence[int], limits: Limits = DEFAULT_LIMITS) -> Fu
     return simplify(b.function(xs + vs, values + outs[len(first.outputs):], fn.names))
 
 
+def second_directional(fn: Function, wrt: Sequence[int], limits: Limits = DEFAULT_LIMITS
+                       ) -> Function:
+    """Inputs: fn's, then one direction t_i per wrt input. Outputs: t' H t for each output
+    (forward over forward: differentiate the directional derivative along its own
+    direction; a few evaluations' cost, whatever the output size)."""
+    first = jvp(fn, mask(fn, wrt), limits)
+    second = jvp(first, mask(first, wrt), limits)  # along x only: the tangent input is fixed
+    b = Builder(limits)
+    xs = fresh_inputs(fn)
+    ts = [Var(xs[i].type) for i in wrt]
+    outs = inline(b, second, [*xs, *ts, *ts])
+    curvature = outs[-len(fn.outputs):]
+    return simplify(b.function(xs + ts, curvature, fn.names))
+
+
 def hessian_diagonal_rows(fn: Function, wrt: Sequence[int], chunk: int,
                           limits: Limits = DEFAULT_LIMITS) -> Function:
     """Inputs: fn's, then `rows` (chunk, n): unit directions over the concatenated wrt inputs.
     Output: (chunk, *out) with row r = e_r' H e_r, for `chunk` directions in one pass."""
-    first = derivative_blocks(fn, wrt, limits)
-    pushforward = jvp(first, mask(first, wrt), limits)
+    curvature = second_directional(fn, wrt, limits)
     batched = [False] * len(fn.inputs) + [True] * len(wrt)
-    mapped = vmap(pushforward, batched, chunk, limits)
+    mapped = vmap(curvature, batched, chunk, limits)
     in_shapes = [fn.inputs[i].type.shape for i in wrt]
     n = sum(math.prod(s) for s in in_shapes)
     b = Builder(limits)
@@ -182,13 +196,5 @@ def hessian_diagonal_rows(fn: Function, wrt: Sequence[int], chunk: int,
         cols = b.bind(GETITEM, rows, index=(ALL, (offset, offset + size, 1)))
         directions.append(b.bind(RESHAPE, cols, shape=(chunk,) + shape))
         offset += size
-    tangents = inline(b, mapped, [*xs, *directions])[len(first.outputs):]
-    total: Atom | None = None
-    for tangent, direction, shape in zip(tangents, directions, in_shapes):
-        out_ndim = tangent.type.ndim - 1 - len(shape)
-        aligned = b.bind(RESHAPE, direction, shape=(chunk,) + (1,) * out_ndim + shape)
-        picked = b.bind(REDUCE_SUM, b.bind(MUL, tangent, aligned),
-                        axes=tuple(range(1 + out_ndim, tangent.type.ndim)))
-        total = picked if total is None else b.bind(ADD, total, picked)
-    assert total is not None
-    return simplify(b.function(xs + [rows], [total], fn.names))
+    (diagonal,) = inline(b, mapped, [*xs, *directions])
+    return simplify(b.function(xs + [rows], [diagonal], fn.names))
