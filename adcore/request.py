@@ -24,7 +24,7 @@ def to_array(value: Any, where: str) -> np.ndarray:
         raise RequestError(f"{where} is ragged or holds something other than numbers")
     if array.dtype.kind not in "biuf":
         raise RequestError(f"{where} must hold numbers, not {array.dtype}")
-    return array.astype(np.float64)
+    return np.asarray(array, dtype=np.float64)  # no copy when it is float64 already
 
 
 @dataclass

@@ -83,36 +83,46 @@ def _reshaped(src: str, shape: tuple[int, ...], current: tuple[int, ...]) -> str
 
 
 def einsum_source(args: Sequence[str], params: Params, in_types: Sequence[ArrayType]) -> str:
-    """One BLAS matmul (or broadcast product) for the contraction, shapes known statically."""
+    """One BLAS matmul (or broadcast product) for the contraction, shapes known statically.
+    The operands go in the order whose result already has the output's axis order, so the
+    result is contiguous (e.g. a batch of points times a shared matrix: x @ M.T)."""
     sa, sb, so = params["spec"]
     sizes = letter_sizes(params["spec"], in_types)
-    a_name, b_name = args
-    summed_a = "".join(c for c in sa if c not in sb and c not in so)
-    summed_b = "".join(c for c in sb if c not in sa and c not in so)
-    if summed_a or summed_b:
-        return f"np.einsum('{sa},{sb}->{so}', {a_name}, {b_name}, optimize=True)"
-    batch = "".join(c for c in so if c in sa and c in sb)
+    summed = [c for c in sa if c not in sb + so] + [c for c in sb if c not in sa + so]
     contract = "".join(c for c in sa if c in sb and c not in so)
     free_a = "".join(c for c in so if c in sa and c not in sb)
     free_b = "".join(c for c in so if c in sb and c not in sa)
+    if summed or (contract and _size(sizes, free_a) == 1 and _size(sizes, free_b) == 1):
+        return f"np.einsum('{sa},{sb}->{so}', {args[0]}, {args[1]}, optimize=True)"
+    batch = "".join(c for c in so if c in sa and c in sb)
+    if so != batch + free_a + free_b and so == batch + free_b + free_a:
+        return _matmul_source((args[1], sb, free_b), (args[0], sa, free_a), batch, contract,
+                              so, sizes)
+    return _matmul_source((args[0], sa, free_a), (args[1], sb, free_b), batch, contract, so,
+                          sizes)
 
-    def n(letters: str) -> int:
-        return math.prod(sizes[c] for c in letters)
 
-    if contract and n(free_a) == 1 and n(free_b) == 1:
-        return f"np.einsum('{sa},{sb}->{so}', {a_name}, {b_name})"
+def _size(sizes: dict[str, int], letters: str) -> int:
+    return math.prod(sizes[c] for c in letters)
+
+
+def _matmul_source(left: tuple[str, str, str], right: tuple[str, str, str], batch: str,
+                   contract: str, so: str, sizes: dict[str, int]) -> str:
+    (l_name, l_letters, l_free), (r_name, r_letters, r_free) = left, right
+
     def shape(letters: str) -> tuple[int, ...]:
         return tuple(sizes[c] for c in letters)
 
-    lead = (n(batch),) if batch else ()
-    a_order, b_order = batch + free_a + contract, batch + contract + free_b
-    a_src = _reshaped(_perm_source(a_name, sa, a_order), lead + (n(free_a), n(contract)),
-                      shape(a_order))
-    b_src = _reshaped(_perm_source(b_name, sb, b_order), lead + (n(contract), n(free_b)),
-                      shape(b_order))
-    product = f"np.matmul({a_src}, {b_src})" if contract else f"({a_src} * {b_src})"
-    natural = batch + free_a + free_b
-    result = _reshaped(product, shape(natural), lead + (n(free_a), n(free_b)))
+    lead = (_size(sizes, batch),) if batch else ()
+    l_order, r_order = batch + l_free + contract, batch + contract + r_free
+    l_src = _reshaped(_perm_source(l_name, l_letters, l_order),
+                      lead + (_size(sizes, l_free), _size(sizes, contract)), shape(l_order))
+    r_src = _reshaped(_perm_source(r_name, r_letters, r_order),
+                      lead + (_size(sizes, contract), _size(sizes, r_free)), shape(r_order))
+    product = f"np.matmul({l_src}, {r_src})" if contract else f"({l_src} * {r_src})"
+    natural = batch + l_free + r_free
+    result = _reshaped(product, shape(natural),
+                       lead + (_size(sizes, l_free), _size(sizes, r_free)))
     return _perm_source(result, natural, so)
 
 
