@@ -71,16 +71,34 @@ class Kernel:
     def source(self) -> str:
         return self.compiled.source  # type: ignore[attr-defined]
 
-    def note_call(self) -> None:
+    def __call__(self, *args: np.ndarray) -> tuple[np.ndarray, ...]:
         self.calls += 1
         if self.calls == HOT_CALLS and fusion_available():
-            self.fused = background().submit(self._fuse)
+            self.fused = background().submit(self._fuse, args)
+        return self.compiled(*args)
 
-    def _fuse(self) -> bool:
+    def _fuse(self, sample: tuple[np.ndarray, ...]) -> bool:
+        """Fuse, then keep whichever version runs these arguments faster: fusion saves
+        passes over memory but can lose to numpy's own loops (broadcast operands, BLAS-sized
+        pieces), so we measure rather than guess."""
         fused_plan, ufuncs = fuse(self.plan)
-        if ufuncs:
-            self.compiled = compile_function(fused_plan, ufuncs)
-        return bool(ufuncs)
+        if not ufuncs:
+            return False
+        candidate = compile_function(fused_plan, ufuncs)
+        if _best_time(candidate, sample) < 0.9 * _best_time(self.compiled, sample):
+            self.compiled = candidate
+            return True
+        return False
+
+
+def _best_time(fn: CompiledFunction, args: tuple[np.ndarray, ...], repeats: int = 5) -> float:
+    fn(*args)  # first call: lazy numba and numpy setup
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(*args)
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def program_id(resolved: Resolved) -> str:
@@ -260,9 +278,8 @@ class Program:
     def execute(self, kernel: Kernel, request: Request) -> dict:
         """Run a kernel; results are numpy arrays (batched ones with the leading axis B)."""
         args = request.arguments(kernel.operation.extras)
-        kernel.note_call()
         if kernel.sweep is None:
-            return kernel.operation.assemble(kernel.compiled(*args))
+            return kernel.operation.assemble(kernel(*args))
         directions, chunk = kernel.sweep
         axis = 1 if request.size is not None else 0
         parts, value = [], None
@@ -270,7 +287,7 @@ class Program:
             rows = np.zeros((chunk, directions))
             count = min(chunk, directions - start)
             rows[np.arange(count), start + np.arange(count)] = 1.0
-            value, block = kernel.compiled(*args, rows)
+            value, block = kernel(*args, rows)
             parts.append(block[(slice(None),) * axis + (slice(0, count),)])
         stacked = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
         shapes = [t.shape for t in request.wrt_types()]

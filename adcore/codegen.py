@@ -90,7 +90,10 @@ def compile_function(fn: Function, extra: dict[str, Any] | None = None) -> Compi
 
     def run(*args: np.ndarray) -> tuple[np.ndarray, ...]:
         with np.errstate(all="ignore"):
-            return kernel(*args)
+            outputs = kernel(*args)
+        # a broadcast result is a read-only view; callers get arrays they own
+        return tuple(o if getattr(o, "flags", None) is None or o.flags.writeable
+                     else np.array(o) for o in outputs)
 
     run.source = source  # type: ignore[attr-defined]
     return run

@@ -47,6 +47,18 @@ def fusable(eqn: Eqn) -> bool:
             and eqn.out.type.size >= MIN_FUSED_ELEMENTS)
 
 
+def _costly(fn: Function, member_of: dict[Var, int]) -> dict[Var, bool]:
+    """Whether recomputing a group member costs more than a pass over memory: its loop body
+    within the group holds a transcendental (or a division)."""
+    costly: dict[Var, bool] = {}
+    for e in fn.eqns:
+        if e.out in member_of:
+            flops = e.prim.cost(tuple(a.type for a in e.ins), e.out.type, e.params).flops
+            costly[e.out] = flops >= 4 * e.out.type.size or any(
+                costly.get(a, False) for a in e.ins if isinstance(a, Var))
+    return costly
+
+
 def _components(fn: Function) -> list[list[Eqn]]:
     """Groups of fusable equations connected through values of one shape."""
     parent: dict[Var, Var] = {}
@@ -131,10 +143,17 @@ def fuse(fn: Function) -> tuple[Function, dict[str, Callable[..., Any]]]:
         return fn, {}
     used_outside: set[Var] = {a for a in fn.outputs if isinstance(a, Var)}
     member_of: dict[Var, int] = {e.out: k for k, g in enumerate(groups) for e in g}
+    uses: dict[Var, int] = {}
     for e in fn.eqns:
         for a in e.ins:
-            if isinstance(a, Var) and a in member_of and member_of.get(e.out) != member_of[a]:
-                used_outside.add(a)
+            if isinstance(a, Var) and a in member_of:
+                uses[a] = uses.get(a, 0) + 1
+                if member_of.get(e.out) != member_of[a]:
+                    used_outside.add(a)
+    # A value that several others need is stored once rather than recomputed in each
+    # loop that needs it (recomputing, e.g., a tanh per use costs more than the pass saved).
+    costly = _costly(fn, member_of)
+    used_outside.update(v for v, n in uses.items() if n > 1 and costly[v])
     by_var = [{e.out: e for e in g} for g in groups]
     replaced: dict[Var, Eqn] = {}
     ufuncs: dict[str, Callable[..., Any]] = {}

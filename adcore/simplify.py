@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .ir import Atom, Eqn, Function, Lit, Var, params_key, substitute
+from .ir import ArrayType, Atom, Eqn, Function, Lit, Var, params_key, substitute
 from .primitives import elementwise as ew
 from .primitives import shape as sh
 
@@ -81,44 +81,61 @@ def _cse_key(eqn: Eqn) -> tuple:
 REWRITES: list[Callable[[Eqn], Atom | None]] = [_fold, _identity]
 
 
-def _unbroadcast_scalars(eqn: Eqn, producers: dict[Var, Eqn]) -> tuple[Atom, ...]:
-    """Elementwise ops broadcast scalars themselves: op(broadcast_to(s, S), y) -> op(s, y)
-    when the result keeps its shape (saves materializing, e.g., a seed cotangent of ones)."""
+def _broadcast_source(atom: Atom, producers: dict[Var, Eqn]) -> Atom:
+    """The smaller array that `atom` is a numpy broadcast of (itself if none)."""
+    eqn = producers.get(atom) if isinstance(atom, Var) else None
+    if eqn is not None and (eqn.prim is sh.BROADCAST or (
+            eqn.prim is sh.RESHAPE and eqn.ins[0].type.shape == ())):
+        return eqn.ins[0]
+    return atom
+
+
+def _unbroadcast_operands(eqn: Eqn, producers: dict[Var, Eqn]) -> Eqn:
+    """op(broadcast_to(s, S), y) -> op(s, y) when y alone gives the result its shape:
+    elementwise primitives broadcast by themselves, without materializing s at size S."""
     if not eqn.prim.elementwise:
-        return eqn.ins
+        return eqn
     ins = list(eqn.ins)
     for i, atom in enumerate(ins):
-        source = _scalar_source(atom, producers)
-        if source is None:
-            continue
+        source = _broadcast_source(atom, producers)
         others = [a.type.shape for j, a in enumerate(ins) if j != i]
-        if np.broadcast_shapes((), *others) == eqn.out.type.shape:
+        if source is not atom and np.broadcast_shapes(source.type.shape, *others) == (
+                eqn.out.type.shape):
             ins[i] = source
-    return tuple(ins)
+    return eqn if tuple(ins) == eqn.ins else Eqn(eqn.prim, tuple(ins), eqn.params, eqn.out,
+                                                 eqn.span)
 
 
-def _scalar_source(atom: Atom, producers: dict[Var, Eqn]) -> Atom | None:
-    """The scalar that `atom` is a broadcast or reshape of, if any."""
-    while isinstance(atom, Var) and atom in producers:
-        eqn = producers[atom]
-        if eqn.prim not in (sh.BROADCAST, sh.RESHAPE) or eqn.ins[0].type.size != 1:
-            return None
-        atom = eqn.ins[0]
-        if atom.type.shape == ():
-            return atom
-    return None
+def _hoist_broadcast(eqn: Eqn, producers: dict[Var, Eqn]) -> list[Eqn]:
+    """op(broadcast_to(a, S), broadcast_to(b, S)) -> broadcast_to(op(a, b), S): compute at
+    the operands' own size, broadcast once (a product of two columns stays a column)."""
+    if not eqn.prim.elementwise or eqn.out.type.shape == ():
+        return [eqn]
+    sources = [_broadcast_source(a, producers) for a in eqn.ins]
+    small = tuple(np.broadcast_shapes(*(a.type.shape for a in sources)))
+    if small == eqn.out.type.shape:
+        return [eqn]
+    out_shape = {"shape": eqn.out.type.shape}
+    if small == () and all(isinstance(a, Lit) for a in sources):
+        with np.errstate(all="ignore"):
+            value = float(eqn.prim.impl(*(a.value for a in sources), **eqn.params))  # type: ignore[union-attr]
+        return [Eqn(sh.BROADCAST, (Lit(value),), out_shape, eqn.out, eqn.span)]
+    compact = Var(ArrayType(small, eqn.out.type.dtype))
+    return [Eqn(eqn.prim, tuple(sources), eqn.params, compact, eqn.span),
+            Eqn(sh.BROADCAST, (compact,), out_shape, eqn.out, eqn.span)]
 
 
-def _fold_broadcast(eqn: Eqn, producers: dict[Var, Eqn]) -> Eqn:
-    # op(broadcast literals) of shape S -> broadcast_to(op(literals), S)
-    if not eqn.prim.elementwise or eqn.out.type.shape == () or eqn.out.type.dtype != "float64":
-        return eqn
-    scalars = [a if isinstance(a, Lit) else _scalar_source(a, producers) for a in eqn.ins]
-    if not all(isinstance(a, Lit) for a in scalars):
-        return eqn
-    with np.errstate(all="ignore"):
-        value = float(eqn.prim.impl(*(a.value for a in scalars), **eqn.params))
-    return Eqn(sh.BROADCAST, (Lit(value),), {"shape": eqn.out.type.shape}, eqn.out, eqn.span)
+def _expand_power(eqn: Eqn) -> list[Eqn]:
+    """x ^ 2 -> x * x and x ^ 3 -> (x * x) * x: a multiply is a fraction of libm's pow."""
+    if eqn.prim is not ew.POW or not isinstance(eqn.ins[1], Lit) or (
+            eqn.ins[1].value not in (2.0, 3.0)):
+        return [eqn]
+    x = eqn.ins[0]
+    if eqn.ins[1].value == 2.0:
+        return [Eqn(ew.MUL, (x, x), {}, eqn.out, eqn.span)]
+    square = Var(eqn.out.type)
+    return [Eqn(ew.MUL, (x, x), {}, square, eqn.span),
+            Eqn(ew.MUL, (square, x), {}, eqn.out, eqn.span)]
 
 
 def simplify(fn: Function) -> Function:
@@ -126,25 +143,33 @@ def simplify(fn: Function) -> Function:
     producers: dict[Var, Eqn] = {}
     seen: dict[tuple, Var] = {}
     eqns: list[Eqn] = []
-    for eqn in fn.eqns:
+
+    def add(eqn: Eqn) -> None:
         ins = tuple(substitute(a, env) for a in eqn.ins)
         if ins != eqn.ins:
             eqn = Eqn(eqn.prim, ins, eqn.params, eqn.out, eqn.span)
-        ins = _unbroadcast_scalars(eqn, producers)
-        if ins != eqn.ins:
-            eqn = Eqn(eqn.prim, ins, eqn.params, eqn.out, eqn.span)
-        eqn = _fold_broadcast(eqn, producers)
+        eqn = _unbroadcast_operands(eqn, producers)
+        hoisted = _hoist_broadcast(eqn, producers)
+        if hoisted == [eqn]:
+            hoisted = _expand_power(eqn)
+        if len(hoisted) > 1 or hoisted[0] is not eqn:
+            for part in hoisted:
+                add(part)
+            return
         replacement = _rewrite(eqn, producers)
         if replacement is not None:
             env[eqn.out] = replacement
-            continue
+            return
         key = _cse_key(eqn)
         if key in seen:  # common subexpression
             env[eqn.out] = seen[key]
-            continue
+            return
         seen[key] = eqn.out
         producers[eqn.out] = eqn
         eqns.append(eqn)
+
+    for eqn in fn.eqns:
+        add(eqn)
     outputs = [substitute(a, env) for a in fn.outputs]
     return Function(fn.inputs, eliminate_dead_code(eqns, outputs), outputs, fn.names)
 
