@@ -27,6 +27,7 @@ from .primitives.registry import Cost, Primitive
 from .simplify import eliminate_dead_code
 
 MIN_FUSED_ELEMENTS = 4096  # smaller arrays are cheap to pass over twice
+MAX_UFUNC_INPUTS = 60
 ENABLED = os.environ.get("NABLA_FUSION", "1") != "0"
 _pool: list[ThreadPoolExecutor] = []
 
@@ -164,6 +165,8 @@ def fuse(fn: Function) -> tuple[Function, dict[str, Callable[..., Any]]]:
             if all(not (isinstance(a, Var) and a in group) for a in group[var].ins):
                 continue  # a lone equation: nothing to fuse
             source, leaves = _scalar_body(var, group)
+            if len(leaves) > MAX_UFUNC_INPUTS:
+                continue  # numpy ufuncs take at most 64 operands
             name = f"fused{len(ufuncs)}"
             ufuncs[name] = _compile_ufunc(source, leaves, var)
             replaced[var] = Eqn(_fused_primitive(name), tuple(leaves), {}, var, group[var].span)

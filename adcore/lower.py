@@ -10,14 +10,15 @@ variables of the trace, so the inner derivative holds them fixed (no perturbatio
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from . import ast
 from . import derivatives as d
 from .builder import Builder
 from .builtins import BUILTINS, CONSTANTS, Builtin, matmul, stack
-from .errors import ShapeError, SignatureError, Span
+from .errors import ProgramError, ShapeError, SignatureError, Span
 from .ir import ArrayType, Atom, Function, Lit, Var
 from .limits import DEFAULT_LIMITS, Limits
 from .primitives import elementwise as ew
@@ -146,6 +147,10 @@ class Lowerer:
         return value
 
     def value(self, b: Builder, node: ast.Expr, env: Env) -> Value:
+        with _pointing(node.span):  # errors from builtins and shape helpers
+            return self._value(b, node, env)
+
+    def _value(self, b: Builder, node: ast.Expr, env: Env) -> Value:
         with b.at(node.span):
             match node:
                 case ast.Num(value=value):
@@ -189,7 +194,7 @@ class Lowerer:
         acc = self.array(b, node.first, env)
         for link in node.rest:
             operand = self.array(b, link.operand, env)
-            with b.at(link.span):
+            with b.at(link.span), _pointing(link.span):
                 if link.op == "@":
                     acc = matmul(b, acc, operand)
                 else:
@@ -323,6 +328,17 @@ class _Nesting:
 
     def __exit__(self, *exc: object) -> None:
         self.lowerer.depth -= 1
+
+
+@contextmanager
+def _pointing(span: Span) -> Iterator[None]:
+    """Errors raised without a position inside this block point at `span`."""
+    try:
+        yield
+    except ProgramError as err:
+        if err.span is None:
+            err.span = span
+        raise
 
 
 def int_literal(node: ast.Expr) -> int:

@@ -27,9 +27,12 @@ class MemoryPlan:
 
 
 def in_place_ufunc(eqn_prim: object) -> np.ufunc | None:
+    """The numpy ufunc (reachable as np.<name>) that computes this primitive, if any."""
     impl = getattr(eqn_prim, "impl", None)
     elementwise = getattr(eqn_prim, "elementwise", False)
-    return impl if elementwise and isinstance(impl, np.ufunc) else None
+    if elementwise and isinstance(impl, np.ufunc) and getattr(np, impl.__name__, None) is impl:
+        return impl
+    return None
 
 
 def plan_memory(fn: Function) -> MemoryPlan:

@@ -115,6 +115,8 @@ def prepare(inputs: tuple[str, ...], operation: str, at: Mapping[str, Any],
     for name in inputs:
         if name not in at:
             raise RequestError(f"missing input '{name}' (inputs: {known})")
+    if not isinstance(diagonal, bool):
+        raise RequestError(f"diagonal must be true or false, not {diagonal!r}")
     if mode not in MODES:
         raise RequestError(f"mode must be one of {', '.join(MODES)}, not '{mode}'")
     arrays = {name: to_array(at[name], f"input '{name}'") for name in inputs}
@@ -131,6 +133,10 @@ def prepare(inputs: tuple[str, ...], operation: str, at: Mapping[str, Any],
     types = tuple(ArrayType(arrays[n].shape[1:] if n in batch_names else arrays[n].shape)
                   for n in inputs)
     wrt_names = inputs if wrt is None else _names(wrt, inputs, "wrt")
+    if operation != "evaluate" and not wrt_names:
+        raise RequestError("there is nothing to differentiate: " + (
+            "wrt is empty" if inputs else "the program has no inputs"),
+            hint="name at least one input in wrt")
     request = Request(operation, inputs, arrays, wrt_names, batch_names, size, types,
                       mode=mode, diagonal=bool(diagonal), u=u)
     if operation in ("hvp", "jvp"):
@@ -140,6 +146,8 @@ def prepare(inputs: tuple[str, ...], operation: str, at: Mapping[str, Any],
 
 def _directions(request: Request, v: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
     v = v or {}
+    if not isinstance(v, Mapping):
+        raise RequestError("v must map input names to directions, like {'x': [...]}")
     for name in v:
         if name not in request.wrt:
             raise RequestError(f"v has an entry for '{name}', which is not differentiated "

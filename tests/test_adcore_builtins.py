@@ -118,13 +118,7 @@ def test_unary_builtin(name: str) -> None:
     assert_close(out, np.stack([df(x), df(x[::-1])]), 1e-13, 1e-15, what="batch")
 
 
-ERF_BUG = pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "BUG: the memory planner writes an elementwise op in place when its impl is a ufunc and "
-    "codegen spells it np.<ufunc name>; erf's impl is scipy.special.erf, so erf(x * 2) on "
-    ">= 1024 elements runs np.erf(v0, out=v0): AttributeError"))
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=ERF_BUG) if n == "erf" else n
+@pytest.mark.parametrize("name", [n
                                   for n in sorted(UNARY)])
 def test_unary_builtin_large_arrays(name: str) -> None:
     """Over the memory planner's in-place threshold: f(x * 0.5) and its derivative."""
@@ -290,10 +284,6 @@ def test_convention_exact(text: str, mode: str) -> None:
     np.testing.assert_array_equal(grad(text, mode=mode, x=x), expected)
 
 
-NAN_SAFE_BUG = pytest.mark.xfail(strict=True, reason=(
-    "BUG: where is not NaN-safe in reverse mode when the branch not taken multiplies an "
-    "infinite factor: mul's transpose (ct * y) and jvp are not strong-zero products, so "
-    "0 * log(0) = NaN leaks through the zero cotangent"))
 WHERE_PRODUCTS = {  # text: (x, y, gradient x, gradient y, hessian blocks xx, xy)
     "sum(where(x > 0, x * log(x), 0))": ([0.0, 1.0], [2.0, 3.0], [0.0, 1.0], [0.0, 0.0],
                                          [[0.0, 0.0], [0.0, 1.0]], [[0.0, 0.0], [0.0, 0.0]]),
@@ -316,7 +306,6 @@ def test_where_nan_safe_products_forward(text: str) -> None:
     np.testing.assert_array_equal(jac.get("y", gy), gy)
 
 
-@NAN_SAFE_BUG
 @pytest.mark.parametrize("text", sorted(WHERE_PRODUCTS))
 def test_where_nan_safe_products_reverse_and_hessian(text: str) -> None:
     x, y, gx, gy, hxx, hxy = (np.array(a) for a in WHERE_PRODUCTS[text])
@@ -404,10 +393,6 @@ def test_random_programs_large_arrays_codegen(text: str) -> None:
             assert_close(g, w, 1e-12, 1e-12, what=f"{operation}: {text}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: prod lowers to a tree of one getitem per element, so its IR has O(n) equations "
-    "(prod of 120,000 elements is refused by max_ir_equations even for evaluate) and its "
-    "gradient O(n^2) work (one dense scatter per element; n=10,000 takes seconds)"))
 def test_prod_ir_size_does_not_grow_with_length() -> None:
     prog = program("prod(x)")
     for operation in ("evaluate", "gradient"):
@@ -434,11 +419,6 @@ else:
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: fusion builds one numba ufunc per group whatever its number of leaves; numba "
-    "refuses more than 64 operands, so fuse() raises ValueError (silently, in the background "
-    "future of a hot kernel), and repr() of the half-built DUFunc in that traceback "
-    "segfaults the process (pytest's traceback formatting does)"))
 def test_fusion_of_a_group_with_many_leaves() -> None:
     pytest.importorskip("numba")
     import subprocess

@@ -324,10 +324,6 @@ def test_check_grads_catches_wrong_rules() -> None:
             check_grads(fn, [x], order=1, modes=modes)
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason=(
-    "BUG (robustness): einsum's shape rule accepts specs where a letter appears in only one "
-    "operand and not in the output (codegen even has a path for them), but its transpose "
-    "rule assumes they never occur and fails with a KeyError"))
 @pytest.mark.parametrize("spec,sa,sb", [(("ij", "j", ""), (2, 3), (3,)),
                                         (("i", "j", ""), (2,), (3,))])
 def test_einsum_spec_is_refused_or_differentiable(spec, sa, sb) -> None:  # noqa: ANN001
@@ -347,12 +343,7 @@ def _sample(domain: tuple[Interval, ...], size: int, rng: np.random.Generator) -
 
 
 ELEMENTWISE = [n for n in NAMES if P[n].elementwise]
-IN_PLACE_BUG = pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "BUG: codegen's in-place path renders np.<ufunc name>; erf's impl is scipy.special.erf, "
-    "so large erf kernels call np.erf: AttributeError"))
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=IN_PLACE_BUG) if n == "erf" else n
+@pytest.mark.parametrize("name", [n
                                   for n in ELEMENTWISE])
 def test_codegen_large_arrays(name: str) -> None:
     """Arrays over the memory planner's threshold, so generated code writes in place into

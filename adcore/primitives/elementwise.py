@@ -133,17 +133,18 @@ def _register(name: str, impl: Callable[..., object], numpy: str, jvp: JvpRule,
 
 
 def unary(name: str, impl: Callable[..., object], coefficient: Coefficient | None,
-          *, strong: bool = False, flops: float = 10.0, numpy: str | None = None,
-          scalar: str | None = None) -> Primitive:
-    """f(x) with tangent coefficient(x, f(x)) * t; `strong` where the coefficient can be
-    infinite at a finite point (so a zero tangent must stay exactly zero)."""
+          *, flops: float = 10.0, numpy: str | None = None, scalar: str | None = None
+          ) -> Primitive:
+    """f(x) with tangent smul(t, coefficient(x, f(x))): strong zero, because a coefficient
+    is infinite or NaN wherever f is (log at 0, anything at a masked-out inf), and a zero
+    tangent from the branch `where` did not take must stay exactly zero."""
 
     def jvp(b: Builder, primals: Sequence[Atom], tangents: Sequence[Atom | None],
             params: Params, out: Var) -> Atom | None:
         (x,), (t,) = primals, tangents
         if t is None or coefficient is None:
             return None
-        return b.bind(SMUL if strong else MUL, t, coefficient(b, x, out))
+        return b.bind(SMUL, t, coefficient(b, x, out))
 
     return _register(name, impl, numpy or _template(impl, 1), jvp, flops=flops, scalar=scalar)
 
@@ -181,13 +182,15 @@ def _neg_transpose(b, ct, ins, linear, params):
     return [b.bind(NEG, ct)]
 
 
-def product(prim_ref: Callable[[], Primitive]) -> tuple[JvpRule, TransposeRule]:
-    """Rules of a bilinear elementwise product (mul and the strong-zero smul)."""
+def product() -> tuple[JvpRule, TransposeRule]:
+    """Rules of a bilinear elementwise product (mul and smul). Tangents and cotangents are
+    multiplied with the strong-zero smul: a zero (co)tangent from the branch `where` did not
+    take stays zero even against an infinite or NaN factor."""
 
     def jvp(b, primals, tangents, params, out):
         (x, y), (tx, ty) = primals, tangents
-        left = None if tx is None else b.bind(prim_ref(), tx, y)
-        right = None if ty is None else b.bind(prim_ref(), x, ty)
+        left = None if tx is None else b.bind(SMUL, tx, y)
+        right = None if ty is None else b.bind(SMUL, x, ty)
         t = add_tangents(b, left, right)
         return None if t is None else broadcast_to(b, t, out.type.shape)
 
@@ -195,8 +198,8 @@ def product(prim_ref: Callable[[], Primitive]) -> tuple[JvpRule, TransposeRule]:
         x, y = ins
         if linear[0] and linear[1]:
             raise AssertionError("product of two tangents is not linear")
-        return [unbroadcast(b, b.bind(prim_ref(), ct, y), x.type.shape) if linear[0] else None,
-                unbroadcast(b, b.bind(prim_ref(), x, ct), y.type.shape) if linear[1] else None]
+        return [unbroadcast(b, b.bind(SMUL, ct, y), x.type.shape) if linear[0] else None,
+                unbroadcast(b, b.bind(SMUL, x, ct), y.type.shape) if linear[1] else None]
 
     return jvp, transpose
 
@@ -212,8 +215,8 @@ def strong_zero_multiply(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 ADD = _register("add", np.add, "({0} + {1})", _add_jvp, _add_transpose, linear=True)
 SUB = _register("sub", np.subtract, "({0} - {1})", _sub_jvp, _sub_transpose, linear=True)
 NEG = _register("neg", np.negative, "(-{0})", _neg_jvp, _neg_transpose, linear=True)
-MUL = _register("mul", np.multiply, "({0} * {1})", *product(lambda: MUL))
-SMUL = _register("smul", strong_zero_multiply, "smul({0}, {1})", *product(lambda: SMUL),
+MUL = _register("mul", np.multiply, "({0} * {1})", *product())
+SMUL = _register("smul", strong_zero_multiply, "smul({0}, {1})", *product(),
                  scalar="(0.0 if {0} == 0.0 or {1} == 0.0 else {0} * {1})")
 
 
@@ -234,9 +237,7 @@ def _pow_jvp(b, primals, tangents, params, out):
     if tx is not None:
         y_minus_1 = Lit(y.value - 1.0) if isinstance(y, Lit) else b.bind(SUB, y, 1.0)
         coef = b.bind(MUL, y, b.bind(POW, x, y_minus_1))
-        # x^(y-1) is finite at every finite x when y >= 1 is a literal: a plain product
-        finite = isinstance(y, Lit) and y.value >= 1.0 and float(y.value).is_integer()
-        left = b.bind(MUL if finite else SMUL, tx, coef)
+        left = b.bind(SMUL, tx, coef)
     if ty is not None:
         # d/dy x^y = log(x) x^y, taken as 0 where x == 0 (as JAX does): 0^y is flat in y.
         log_x = b.bind(SELECT, b.bind(EQ, x, 0.0), 0.0, b.bind(LOG, x))
@@ -342,36 +343,32 @@ def _relu_jvp(b, primals, tangents, params, out):
 
 SIN = unary("sin", np.sin, lambda b, x, y: b.bind(COS, x))
 COS = unary("cos", np.cos, lambda b, x, y: b.bind(NEG, b.bind(SIN, x)))
-TAN = unary("tan", np.tan, lambda b, x, y: b.bind(ADD, 1.0, b.bind(MUL, y, y)), strong=True)
+TAN = unary("tan", np.tan, lambda b, x, y: b.bind(ADD, 1.0, b.bind(MUL, y, y)))
 ARCSIN = unary("arcsin", np.arcsin,
-               lambda b, x, y: _recip(b, b.bind(SQRT, _one_minus_square(b, x))), strong=True)
+               lambda b, x, y: _recip(b, b.bind(SQRT, _one_minus_square(b, x))))
 ARCCOS = unary("arccos", np.arccos,
-               lambda b, x, y: b.bind(DIV, -1.0, b.bind(SQRT, _one_minus_square(b, x))),
-               strong=True)
+               lambda b, x, y: b.bind(DIV, -1.0, b.bind(SQRT, _one_minus_square(b, x))))
 ARCTAN = unary("arctan", np.arctan,
                lambda b, x, y: _recip(b, b.bind(ADD, 1.0, b.bind(MUL, x, x))))
-SINH = unary("sinh", np.sinh, lambda b, x, y: b.bind(COSH, x), strong=True)
-COSH = unary("cosh", np.cosh, lambda b, x, y: b.bind(SINH, x), strong=True)
+SINH = unary("sinh", np.sinh, lambda b, x, y: b.bind(COSH, x))
+COSH = unary("cosh", np.cosh, lambda b, x, y: b.bind(SINH, x))
 TANH = unary("tanh", np.tanh, lambda b, x, y: _one_minus_square(b, y))
 ARCSINH = unary("arcsinh", np.arcsinh,
-                lambda b, x, y: _recip(b, b.bind(SQRT, b.bind(ADD, b.bind(MUL, x, x), 1.0))),
-                strong=True)
+                lambda b, x, y: _recip(b, b.bind(SQRT, b.bind(ADD, b.bind(MUL, x, x), 1.0))))
 ARCCOSH = unary("arccosh", np.arccosh,
-                lambda b, x, y: _recip(b, b.bind(SQRT, b.bind(SUB, b.bind(MUL, x, x), 1.0))),
-                strong=True)
+                lambda b, x, y: _recip(b, b.bind(SQRT, b.bind(SUB, b.bind(MUL, x, x), 1.0))))
 ARCTANH = unary("arctanh", np.arctanh,
-                lambda b, x, y: _recip(b, _one_minus_square(b, x)), strong=True)
-EXP = unary("exp", np.exp, lambda b, x, y: y, strong=True)
-EXPM1 = unary("expm1", np.expm1, lambda b, x, y: b.bind(ADD, y, 1.0), strong=True)
-LOG = unary("log", np.log, lambda b, x, y: _recip(b, x), strong=True)
-LOG1P = unary("log1p", np.log1p, lambda b, x, y: _recip(b, b.bind(ADD, x, 1.0)), strong=True)
+                lambda b, x, y: _recip(b, _one_minus_square(b, x)))
+EXP = unary("exp", np.exp, lambda b, x, y: y)
+EXPM1 = unary("expm1", np.expm1, lambda b, x, y: b.bind(ADD, y, 1.0))
+LOG = unary("log", np.log, lambda b, x, y: _recip(b, x))
+LOG1P = unary("log1p", np.log1p, lambda b, x, y: _recip(b, b.bind(ADD, x, 1.0)))
 LOG2 = unary("log2", np.log2,
-             lambda b, x, y: _recip(b, b.bind(MUL, x, float(np.log(2.0)))), strong=True)
+             lambda b, x, y: _recip(b, b.bind(MUL, x, float(np.log(2.0)))))
 LOG10 = unary("log10", np.log10,
-              lambda b, x, y: _recip(b, b.bind(MUL, x, float(np.log(10.0)))), strong=True)
-SQRT = unary("sqrt", np.sqrt, lambda b, x, y: b.bind(DIV, 0.5, y), strong=True)
-CBRT = unary("cbrt", np.cbrt, lambda b, x, y: _recip(b, b.bind(MUL, 3.0, b.bind(MUL, y, y))),
-             strong=True)
+              lambda b, x, y: _recip(b, b.bind(MUL, x, float(np.log(10.0)))))
+SQRT = unary("sqrt", np.sqrt, lambda b, x, y: b.bind(DIV, 0.5, y))
+CBRT = unary("cbrt", np.cbrt, lambda b, x, y: _recip(b, b.bind(MUL, 3.0, b.bind(MUL, y, y))))
 ABS = unary("abs", np.abs, lambda b, x, y: b.bind(SIGN, x), flops=1.0)
 SIGN = unary("sign", np.sign, None, flops=1.0)
 FLOOR = unary("floor", np.floor, None, flops=1.0)

@@ -37,6 +37,10 @@ def letter_sizes(spec: Spec, in_types: Sequence[ArrayType]) -> dict[str, int]:
 
 
 def _shape(in_types, params):
+    sa, sb, so = params["spec"]
+    if any(c not in sb + so for c in sa) or any(c not in sa + so for c in sb):
+        raise shape_error(f"einsum spec {params['spec']}: each operand letter must appear in "
+                         "the other operand or the output (so both transposes exist)")
     sizes = letter_sizes(params["spec"], in_types)
     return ArrayType(tuple(sizes[c] for c in params["spec"][2]))
 
@@ -88,11 +92,10 @@ def einsum_source(args: Sequence[str], params: Params, in_types: Sequence[ArrayT
     result is contiguous (e.g. a batch of points times a shared matrix: x @ M.T)."""
     sa, sb, so = params["spec"]
     sizes = letter_sizes(params["spec"], in_types)
-    summed = [c for c in sa if c not in sb + so] + [c for c in sb if c not in sa + so]
     contract = "".join(c for c in sa if c in sb and c not in so)
     free_a = "".join(c for c in so if c in sa and c not in sb)
     free_b = "".join(c for c in so if c in sb and c not in sa)
-    if summed or (contract and _size(sizes, free_a) == 1 and _size(sizes, free_b) == 1):
+    if contract and _size(sizes, free_a) == 1 and _size(sizes, free_b) == 1:
         return f"np.einsum('{sa},{sb}->{so}', {args[0]}, {args[1]}, optimize=True)"
     batch = "".join(c for c in so if c in sa and c in sb)
     if so != batch + free_a + free_b and so == batch + free_b + free_a:

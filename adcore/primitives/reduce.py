@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .elementwise import DIV, EQ, MUL, SELECT, elementwise_cost
+from ..builder import shape_error
+from .elementwise import DIV, EQ, MUL, SELECT, SMUL, elementwise_cost
 from .registry import Primitive, register
-from .shape import REDUCE_SUM, reduce_shape, expand_reduced, shifted
+from .shape import REDUCE_SUM, expand_reduced, reduce_shape, shifted
 
 
 def _extremum_jvp(b, primals, tangents, params, out):
@@ -30,13 +31,22 @@ def _norm_jvp(b, primals, tangents, params, out):
     axes = params["axes"]
     safe = b.bind(SELECT, b.bind(EQ, out, 0.0), 1.0, out)
     direction = b.bind(DIV, x, expand_reduced(b, safe, x.type.shape, axes))
-    return b.bind(REDUCE_SUM, b.bind(MUL, direction, t), axes=axes)
+    return b.bind(REDUCE_SUM, b.bind(SMUL, direction, t), axes=axes)
 
 
-def _reduction(name: str, impl, numpy: str, jvp) -> Primitive:
+def _nonempty_reduce_shape(in_types, params):
+    (x,) = in_types
+    out = reduce_shape(in_types, params)
+    if any(x.shape[a] == 0 for a in params["axes"]):
+        raise shape_error(f"max and min of an empty array (shape {x.shape}) are undefined",
+                          "reduce over a non-empty axis")
+    return out
+
+
+def _reduction(name: str, impl, numpy: str, jvp, shape=reduce_shape) -> Primitive:
     holder: list[Primitive] = []
     prim = register(Primitive(
-        name, reduce_shape, impl, numpy, jvp, None,
+        name, shape, impl, numpy, jvp, None,
         lambda b, ins, batched, params, size: b.bind(holder[0], ins[0], **shifted(params)),
         elementwise_cost(2.0),
     ))
@@ -49,7 +59,7 @@ def norm(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
 
 
 REDUCE_MAX = _reduction("reduce_max", lambda x, axes: np.max(x, axis=axes),
-                        "np.max({0}, axis={axes})", _extremum_jvp)
+                        "np.max({0}, axis={axes})", _extremum_jvp, _nonempty_reduce_shape)
 REDUCE_MIN = _reduction("reduce_min", lambda x, axes: np.min(x, axis=axes),
-                        "np.min({0}, axis={axes})", _extremum_jvp)
+                        "np.min({0}, axis={axes})", _extremum_jvp, _nonempty_reduce_shape)
 NORM = _reduction("norm", norm, "np.sqrt(np.sum(np.square({0}), axis={axes}))", _norm_jvp)

@@ -1,0 +1,42 @@
+"""Shared fixtures of the service tests (tests/test_service_*.py): apps on a temporary store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Starlette's TestClient warns about httpx in recent versions; not the service's concern.
+    config.addinivalue_line("filterwarnings", "ignore:.*httpx2.*")
+
+
+@pytest.fixture
+def service_settings(tmp_path: Path) -> Callable[..., Any]:
+    """Settings on a fresh data directory, with overrides: `service_settings(max_flops=1e3)`."""
+    from service.settings import Settings
+
+    def make(**overrides: Any) -> Settings:
+        return Settings(**{"data_dir": tmp_path / "data", "gc_freeze": False, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def service_app(service_settings: Callable[..., Any]) -> Callable[..., Any]:
+    """An app factory on the temporary store: `service_app(max_concurrent=1)`."""
+    from service.main import create_app
+
+    return lambda **overrides: create_app(service_settings(**overrides))
+
+
+@pytest.fixture
+def api(service_app: Callable[..., Any]) -> Iterator[Any]:
+    """A TestClient on a default app (lifespan run, store in a temporary directory)."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(service_app()) as client:
+        yield client
