@@ -4,4 +4,4 @@ from .api import OPERATIONS, Program, compile
 from .errors import ProgramError
 from .limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["OPERATIONS", "Program", "compile", "ProgramError", "Limits", "DEFAULT_LIMITS"]
+__all__ = ["DEFAULT_LIMITS", "OPERATIONS", "Limits", "Program", "ProgramError", "compile"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from concurrent.futures import Future
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +17,9 @@ import numpy as np
 
 from . import operations as ops
 from .codegen import CompiledFunction, compile_function
-from .fusion import background, fuse, fusion_available
 from .cost import Estimate, estimate
 from .errors import LimitExceededError, ProgramError, RequestError
+from .fusion import background, fuse, fusion_available
 from .ir import ArrayType, Function
 from .limits import DEFAULT_LIMITS, Limits
 from .lower import lower
@@ -105,7 +105,7 @@ def program_id(resolved: Resolved) -> str:
     return hashlib.sha256(normalize(resolved.program).encode()).hexdigest()[:32]
 
 
-def compile(source: str, limits: Limits = DEFAULT_LIMITS) -> Program:  # noqa: A001
+def compile(source: str, limits: Limits = DEFAULT_LIMITS) -> Program:
     """Parse and resolve a program; errors carry line, column and a caret excerpt."""
     try:
         return Program(source, resolve(parse(source, limits)), limits)

@@ -60,7 +60,7 @@ def _axes(x: Atom, kw: dict[str, int]) -> tuple[int, ...]:
     return tuple(range(x.type.ndim))
 
 
-def _reduction(prim) -> Lowering:  # noqa: ANN001
+def _reduction(prim) -> Lowering:
     return lambda b, args, kw: b.bind(prim, args[0], axes=_axes(args[0], kw))
 
 

@@ -15,8 +15,7 @@ from .builder import Builder
 from .ir import ArrayType, Atom, Function, Lit, Var, substitute
 from .jvp import jvp
 from .limits import DEFAULT_LIMITS, Limits
-from .primitives.elementwise import ADD, MUL
-from .primitives.shape import EYE, GETITEM, RESHAPE, REDUCE_SUM, TRANSPOSE
+from .primitives.shape import EYE, GETITEM, RESHAPE, TRANSPOSE
 from .simplify import simplify
 from .transpose import vjp
 from .vmap import vmap

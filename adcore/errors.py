@@ -121,7 +121,7 @@ class LimitExceededError(ProgramError):
         hint: str | None = None,
         *,
         limit: str = "",
-        value: float | int | None = None,
+        value: float | None = None,
     ):
         super().__init__(message, span, hint)
         self.limit = limit

@@ -53,9 +53,9 @@ _fresh_ids = itertools.count()
 class Var:
     """An SSA value; identity is the object, `id` only names it when printed."""
 
-    __slots__ = ("type", "id")
+    __slots__ = ("id", "type")
 
-    def __init__(self, type: ArrayType):  # noqa: A002 - `type` mirrors JAX's aval naming
+    def __init__(self, type: ArrayType):
         self.type = type
         self.id = next(_fresh_ids)
 

@@ -20,8 +20,15 @@ from .jvp import jvp
 from .transpose import vjp
 
 __all__ = [
-    "check_grads", "check_jvp", "check_vjp", "numeric_gradient", "numeric_jacobian",
-    "numeric_directional", "typecheck", "assert_close", "random_programs",
+    "assert_close",
+    "check_grads",
+    "check_jvp",
+    "check_vjp",
+    "numeric_directional",
+    "numeric_gradient",
+    "numeric_jacobian",
+    "random_programs",
+    "typecheck",
 ]
 
 DEFAULT_EPS = 1e-4
@@ -58,7 +65,7 @@ def numeric_jacobian(f: Callable[[np.ndarray], Any], x: Any, eps: float = DEFAUL
     for i in np.ndindex(*x.shape):
         e = np.zeros_like(x)
         e[i] = 1.0
-        col = numeric_directional(lambda h: np.asarray(f(x + h * e), float), eps)
+        col = numeric_directional(lambda h, e=e: np.asarray(f(x + h * e), float), eps)
         jac[(Ellipsis,) + i] = col
     return jac
 

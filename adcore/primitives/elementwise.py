@@ -18,7 +18,12 @@ from scipy import special
 from ..builder import shape_error
 from ..ir import ArrayType, Atom, Lit, Params, Var
 from .registry import (
-    JvpRule, Primitive, TransposeRule, elementwise_cost, no_jvp, register,
+    JvpRule,
+    Primitive,
+    TransposeRule,
+    elementwise_cost,
+    no_jvp,
+    register,
 )
 
 if TYPE_CHECKING:
@@ -77,7 +82,7 @@ def align_batched(b: Builder, atom: Atom, rank: int) -> Atom:
     return b.bind(shape_prims().RESHAPE, atom, shape=(shape[0],) + (1,) * missing + shape[1:])
 
 
-def shape_prims():  # noqa: ANN201 - late import: shape.py imports this module
+def shape_prims():
     from . import shape
 
     return shape
@@ -221,7 +226,7 @@ SMUL = _register("smul", strong_zero_multiply, "smul({0}, {1})", *product(),
 
 
 def _div_jvp(b, primals, tangents, params, out):
-    (x, y), (tx, ty) = primals, tangents
+    (_, y), (tx, ty) = primals, tangents
     left = None if tx is None else b.bind(SMUL, tx, b.bind(DIV, 1.0, y))
     right = None if ty is None else b.bind(SMUL, ty, b.bind(NEG, b.bind(DIV, out, y)))
     t = add_tangents(b, left, right)
