@@ -17,10 +17,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 serve: $(STAMP)
-	$(BIN)/uvicorn service.main:app --host $${NABLA_HOST:-127.0.0.1} --port $${NABLA_PORT:-8000} --workers $${NABLA_WORKERS:-1}
+	$(BIN)/uvicorn service.main:app --host $${NABLA_HOST:-127.0.0.1} --port $${NABLA_PORT:-8000} --workers $${NABLA_WORKERS:-1} --loop uvloop --http httptools
 
 openapi: $(STAMP)
-	$(BIN)/python -m service.export_openapi > openapi/openapi.json
+	$(BIN)/python -m service.export_openapi > openapi/openapi.json.tmp && mv openapi/openapi.json.tmp openapi/openapi.json
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

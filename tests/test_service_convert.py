@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from adcore.errors import RequestError
-from service.convert import BOOLEAN_LOOKS, MAX_NDIM, to_array
+from service.convert import BOOLEAN_LOOKS, FAST_PATH_ROWS, MAX_NDIM, to_array
 from service.encoding import decode, dumps, jsonable
 
 
@@ -18,6 +18,8 @@ from service.encoding import decode, dumps, jsonable
     ([1, 2, 3], [1.0, 2.0, 3.0]), ([[0, 1], [1, 0]], [[0.0, 1.0], [1.0, 0.0]]),
     ([0.5, "NaN", "-Infinity"], [0.5, np.nan, -np.inf]), ([], []), ([[]], [[]]),
     ([2**70, 1.0], [2.0**70, 1.0]), ([0.0] * 1000, [0.0] * 1000),
+    ([[1, 2]] * 100, [[1.0, 2.0]] * 100), ([2**70] * 100, [2.0**70] * 100),
+    ([1.5] * 99 + ["NaN"], [1.5] * 99 + [np.nan]),
 ])
 def test_numbers_and_the_three_strings(value: Any, expected: Any) -> None:
     array = to_array(value, "x")
@@ -33,11 +35,13 @@ def with_leaf(shape: tuple[int, ...], leaf: Any, fill: float, position: int) -> 
 
 @pytest.mark.parametrize("fill", [0.0, 1.0, 0.5])
 @pytest.mark.parametrize("leaf", [True, False])
-@pytest.mark.parametrize("count", [3, BOOLEAN_LOOKS * 4])
+@pytest.mark.parametrize("count", [3, FAST_PATH_ROWS, BOOLEAN_LOOKS * 4])
 def test_a_boolean_hidden_among_numbers_is_found(fill: float, leaf: bool, count: int) -> None:
     for position in (0, count - 1, count // 2):
         with pytest.raises(RequestError, match="boolean"):
             to_array(with_leaf((count,), leaf, fill, position), "x")
+        with pytest.raises(RequestError, match="boolean"):
+            to_array(with_leaf((count, 2), leaf, fill, position), "x")
         with pytest.raises(RequestError, match="boolean"):
             to_array(with_leaf((2, count), leaf, fill, position), "x")
 
@@ -46,6 +50,8 @@ def test_a_boolean_hidden_among_numbers_is_found(fill: float, leaf: bool, count:
     (True, "boolean"), (None, "null"), ({"a": 1}, "object"), ("1", "'1'"),
     ("nan", "'nan'"), ("inf", "'inf'"), ([1, "2"], "'2'"), ([[1], [2, 3]], "ragged"),
     ([[1], 2], "ragged"), ([1, None], "null"), ([[1, {}]], "object"), ([[1, [2]]], "ragged"),
+    ([[1.0]] * 99 + [[1.0, 2.0]], "ragged"), ([1.5] * 99 + ["1"], "'1'"),
+    ([1.5] * 99 + [None], "null"), ([[1.5]] * 99 + [1.5], "ragged"),
 ])
 def test_everything_else_is_refused(value: Any, needle: str) -> None:
     with pytest.raises(RequestError, match=needle):

@@ -1,0 +1,209 @@
+"""The service's one stateful object: settings, store, compute pool and metrics, and the
+three things the routes ask of them. Handlers are thin wrappers over `adcore.Program`
+(SPEC §5): parse the body, find the program, prepare, take the kernel, execute, encode.
+
+The methods taking raw bytes run on worker threads (`ComputePool`): JSON parsing of a 2 MB
+body and numpy conversion are CPU work too, and stay off the event loop with the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+import orjson
+
+import adcore
+from adcore.api import Kernel
+from adcore.request import Request
+from adcore.unparse import normalize
+
+from . import convert
+from .cache import BoundedCache
+from .compute import ComputePool
+from .metrics import Metrics
+from .problems import ProblemException
+from .schemas import DerivativeRequest, FunctionCreate
+from .settings import Settings
+from .store import FunctionStore, StoredFunction, kernel_bytes
+
+# The inline path: bodies up to 16 KiB parse in ~10 us; kernels of at most 256 equations and
+# 1e5 estimated flops run in well under a millisecond (numpy's ~1 us per call dominates).
+INLINE_MAX_BODY = 16 * 1024
+INLINE_MAX_EQUATIONS = 256
+INLINE_MAX_FLOPS = 1e5
+
+
+def cheap(kernel: Kernel) -> bool:
+    estimate = kernel.estimate
+    return (estimate.equations <= INLINE_MAX_EQUATIONS and estimate.flops <= INLINE_MAX_FLOPS
+            and kernel.sweep is None)
+
+
+def kernel_key(program: adcore.Program, request: Request) -> tuple[Any, ...]:
+    # The key adcore's `Program.kernel` uses; if it ever changes, the inline path only
+    # stops finding kernels (a test watches for that), it never runs a wrong one.
+    return (program.id, request.signature())
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON: orjson refuses NaN and Infinity tokens, as RFC 8259 does."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise ProblemException(400, "json", f"the body is not valid JSON: {err}") from None
+
+
+def _version() -> str:
+    try:
+        return version("nabla")
+    except PackageNotFoundError:  # running from a checkout without `pip install -e .`
+        return "0+unknown"
+
+
+def unknown_function(function_id: str) -> ProblemException:
+    return ProblemException(404, "unknown-function",
+                            f"no function with id '{function_id[:80]}' is registered here",
+                            function=function_id[:80])
+
+
+class Nabla:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.limits = settings.limits()
+        self.version = _version()
+        self.metrics = Metrics()
+        # Compiled kernels outlive any one program object: one bounded cache for all.
+        self.kernels = BoundedCache(settings.cache_entries, settings.cache_bytes, kernel_bytes)
+        self.pool = ComputePool(settings.max_concurrent, settings.max_seconds,
+                                settings.retry_after_s)
+        self._store: FunctionStore | None = None
+        self._store_lock = threading.Lock()
+
+    @property
+    def store(self) -> FunctionStore:
+        """Opened on first use, so building the app (say, to export OpenAPI) touches no disk."""
+        if self._store is None:
+            with self._store_lock:
+                if self._store is None:
+                    s = self.settings
+                    self._store = FunctionStore(s.database, self.limits, self.kernels,
+                                                program_entries=s.program_cache_entries)
+        return self._store
+
+    # ---- on worker threads ----
+
+    def register(self, raw: bytes) -> tuple[bytes, bool]:
+        body = FunctionCreate.model_validate(parse_json(raw))
+        program, stored, created = self.store.register(body.program)
+        return convert.dumps(describe(program, stored, body.program)), created
+
+    def function(self, function_id: str) -> bytes:
+        found = self.store.lookup(function_id)
+        if found is None:
+            raise unknown_function(function_id)
+        return convert.dumps(describe(*found))
+
+    def derive(self, operation: str, raw: bytes | Any) -> bytes:
+        """One operation from the raw body (or an already parsed small one)."""
+        body = DerivativeRequest.model_validate(parse_json(raw) if isinstance(raw, bytes)
+                                                else raw)
+        program = self._program(body)
+        request = self._prepare(program, operation, body)
+        kernel, hit = program.kernel(request)
+        if not hit:
+            self.metrics.observe_compile(kernel.compile_ms / 1e3)
+        return self._run(program, kernel, request, hit)
+
+    def derive_inline(self, operation: str, parsed: Any) -> bytes | None:
+        """The same on the event loop, only when nothing heavy is left: the program is in
+        memory (no parsing, no database), its kernel is compiled, and the kernel's static
+        estimate is tiny. Returns None when any of that fails; the caller then uses the pool.
+        Skipping the thread hop halves the CPU cost of a small cached request."""
+        body = DerivativeRequest.model_validate(parsed)
+        program = self._program_in_memory(body)
+        if program is None:
+            return None
+        request = self._prepare(program, operation, body)
+        kernel = self.kernels.get(kernel_key(program, request), accept=cheap)
+        if kernel is None:
+            return None
+        return self._run(program, kernel, request, True)
+
+    def _prepare(self, program: adcore.Program, operation: str,
+                 body: DerivativeRequest) -> Request:
+        v = None if body.v is None else convert.to_arrays(body.v, "v['{}']")
+        u = None if body.u is None else convert.to_array(body.u, "u")
+        return program.prepare(operation, convert.to_arrays(body.at, "input '{}'"),
+                               wrt=body.wrt, batch=body.batch, v=v, u=u, mode=body.mode,
+                               diagonal=body.diagonal)
+
+    def _run(self, program: adcore.Program, kernel: Kernel, request: Request,
+             hit: bool) -> bytes:
+        start = time.perf_counter()
+        with np.errstate(all="ignore"):  # IEEE results (inf, nan) are answers, not warnings
+            result = program.execute(kernel, request)
+        run_ms = (time.perf_counter() - start) * 1e3
+        content = {"id": program.id, **convert.jsonable(result)}
+        content["meta"] = {"cache": "hit" if hit else "miss",
+                           "compile_ms": 0.0 if hit else round(kernel.compile_ms, 3),
+                           "run_ms": round(run_ms, 3), "flops": kernel.estimate.flops}
+        return convert.dumps(content)
+
+    def _program_in_memory(self, body: DerivativeRequest) -> adcore.Program | None:
+        store = self._store  # not `self.store`: opening the database is not for the loop
+        if store is None:
+            return None
+        if body.program is not None:
+            return store.cached(body.program)
+        assert body.function is not None
+        return store.cached_id(body.function)
+
+    def _program(self, body: DerivativeRequest) -> adcore.Program:
+        if body.program is not None:
+            return self.store.compile(body.program)
+        assert body.function is not None
+        program = self.store.program(body.function)
+        if program is None:
+            raise unknown_function(body.function)
+        return program
+
+    # ---- on the event loop ----
+
+    async def compute(self, operation: str, raw: bytes) -> bytes:
+        """Small bodies are parsed here and tried inline; the rest goes to the pool."""
+        if len(raw) > INLINE_MAX_BODY:
+            return await self.pool.run(self.derive, operation, raw)
+        parsed = parse_json(raw)
+        content = self.derive_inline(operation, parsed)
+        if content is None:
+            content = await self.pool.run(self.derive, operation, parsed)
+        return content
+
+    def cache_stats(self) -> dict[str, Any]:
+        return self.kernels.stats()
+
+    def metrics_text(self) -> str:
+        return self.metrics.render(self.cache_stats(), self.pool.stats())
+
+    def close(self) -> None:
+        self.pool.shutdown()
+        if self._store is not None:
+            self._store.close()
+
+
+def describe(program: adcore.Program, stored: StoredFunction,
+             submitted: str | None = None) -> dict[str, Any]:
+    diagnostics = []
+    if not program.inputs:
+        diagnostics.append({"severity": "warning",
+                            "message": "the program has no inputs: every derivative is empty"})
+    if submitted is not None and submitted != stored.program:
+        diagnostics.append({"severity": "info", "message": "an equivalent program (same id) "
+                            "was registered before; its text is kept"})
+    return {"id": stored.id, "program": stored.program, "inputs": list(program.inputs),
+            "normalized": normalize(program.resolved.program), "created": stored.created,
+            "diagnostics": diagnostics}

@@ -1,0 +1,78 @@
+"""Request examples for /docs, taken from the seeds (JAX's higher-order derivatives notes,
+the nested-AD and batched-Hessian threads). Each one runs as shipped; a test posts them all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROSENBROCK = "sum(100*(x[1:]-x[:-1]^2)^2 + (1-x[:-1])^2)"
+TD_LOSS = "-0.5 * (stop_gradient(r_t + dot(theta, s_t)) - dot(theta, s_tm1))^2"
+NET = "sigmoid(inputs @ W + b)"
+NESTED = "f(y) = 1 / norm(y)\ng(v) = sum(v)^3\ng(grad(f)(x))"
+
+TD_AT = {"theta": [0.1, -0.1, 0.0], "s_tm1": [1.0, 2.0, -1.0], "r_t": 1.0,
+         "s_t": [2.0, 1.0, 0.0]}
+NET_AT = {"inputs": [[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]],
+          "W": [[0.1, 0.2], [-0.3, 0.4], [0.5, -0.6]], "b": [0.0, 0.1]}
+
+REGISTER: dict[str, Any] = {"program": ROSENBROCK}
+
+
+def _ex(summary: str, **body: Any) -> dict[str, Any]:
+    return {"summary": summary, "value": body}
+
+
+OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "evaluate": {
+        "nested": _ex("g(grad(f)(x)) with f = 1/norm, g = sum^3 (nested AD seed)",
+                      program=NESTED, at={"x": [1.0, 2.0, 3.0]}),
+        "rosenbrock": _ex("Rosenbrock at (-1.2, 1, 1)", program=ROSENBROCK,
+                          at={"x": [-1.2, 1.0, 1.0]}),
+    },
+    "gradient": {
+        "rosenbrock": _ex("Rosenbrock gradient", program=ROSENBROCK,
+                          at={"x": [-1.2, 1.0, 1.0]}),
+        "td0": _ex("TD(0) update: stop_gradient on the target, wrt theta -> [1.2, 2.4, -1.2]",
+                   program=TD_LOSS, at=TD_AT, wrt=["theta"]),
+        "td0-per-example": _ex(
+            "Per-example TD(0) gradients: transitions batched, theta shared",
+            program=TD_LOSS, wrt=["theta"], batch=["s_tm1", "r_t", "s_t"],
+            at={"theta": TD_AT["theta"], "s_tm1": [[1.0, 2.0, -1.0], [0.0, 1.0, 1.0]],
+                "r_t": [1.0, 0.5], "s_t": [[2.0, 1.0, 0.0], [1.0, 1.0, 1.0]]}),
+        "batched-rosenbrock": _ex("Rosenbrock gradient at two points at once",
+                                  program=ROSENBROCK, batch=["x"],
+                                  at={"x": [[-1.2, 1.0, 1.0], [1.0, 1.0, 1.0]]}),
+        "nested": _ex("Gradient through an inner grad (forward-over-reverse)",
+                      program=NESTED, at={"x": [1.0, 2.0, 3.0]}),
+    },
+    "jacobian": {
+        "layer": _ex("Jacobian of a sigmoid layer w.r.t. its bias", program=NET, at=NET_AT,
+                     wrt=["b"]),
+        "layer-reverse": _ex("The same in reverse mode, w.r.t. W", program=NET, at=NET_AT,
+                             wrt=["W"], mode="reverse"),
+    },
+    "hessian": {
+        "dot": _ex("Hessian of dot(x, x): 2 I", program="dot(x, x)",
+                   at={"x": [1.0, 2.0, 3.0]}),
+        "rosenbrock-diagonal": _ex("Only the diagonal, never the full matrix",
+                                   program=ROSENBROCK, at={"x": [-1.2, 1.0, 1.0]},
+                                   diagonal=True),
+    },
+    "hvp": {
+        "rosenbrock": _ex("Hessian-vector product of Rosenbrock", program=ROSENBROCK,
+                          at={"x": [-1.2, 1.0, 1.0]}, v={"x": [1.0, 0.0, 0.0]}),
+    },
+    "jvp": {
+        "layer": _ex("Directional derivative of a sigmoid layer along its bias", program=NET,
+                     at=NET_AT, wrt=["b"], v={"b": [1.0, 0.0]}),
+    },
+    "vjp": {
+        "layer": _ex("Cotangent pulled back to W", program=NET, at=NET_AT, wrt=["W"],
+                     u=[[1.0, 0.0], [0.0, 1.0]]),
+    },
+    "laplacian": {
+        "harmonic": _ex("1/|x| is harmonic in 3-D: the Laplacian is 0", program="1 / norm(x)",
+                        at={"x": [1.0, 2.0, 3.0]}),
+    },
+}

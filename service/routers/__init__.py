@@ -1,0 +1,1 @@
+"""HTTP routes: one APIRouter per concern, no logic (that lives in `engine.py`)."""

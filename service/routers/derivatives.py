@@ -1,0 +1,49 @@
+"""POST /v1/{operation} for each operation of SPEC §3; one route per operation so that each
+has its own schema, examples and metrics label.
+
+These routes take the `Request` itself rather than `Depends(...)`: on this hot path FastAPI's
+dependency solving cost more CPU than a small cached computation (see bench/RESULTS_http.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Request, Response
+
+import adcore
+
+from .. import examples
+from ..deps import json_body, nabla_of
+from ..docs import problems, request_body
+from ..schemas import RESPONSES, DerivativeRequest
+
+router = APIRouter(prefix="/v1", tags=["derivatives"])
+
+SUMMARIES = {
+    "evaluate": "Value of the program",
+    "gradient": "Gradient of a scalar program, per wrt input",
+    "jacobian": "Jacobian per wrt input (mode: auto, forward, reverse)",
+    "hessian": "Hessian blocks per pair of wrt inputs, or only the diagonal",
+    "hvp": "Hessian-vector product with tangents v",
+    "jvp": "Jacobian-vector product (directional derivative) with tangents v",
+    "vjp": "Vector-Jacobian product with a cotangent u",
+    "laplacian": "Trace of the Hessian over the wrt inputs",
+}
+
+
+def endpoint(operation: str) -> Callable[[Request], Awaitable[Response]]:
+    async def compute(request: Request) -> Response:
+        content = await nabla_of(request).compute(operation, await json_body(request))
+        return Response(content, media_type="application/json")
+
+    compute.__name__ = operation
+    return compute
+
+
+for _operation in adcore.OPERATIONS:
+    router.add_api_route(
+        f"/{_operation}", endpoint(_operation), methods=["POST"],
+        response_model=RESPONSES[_operation], summary=SUMMARIES[_operation],
+        responses=problems(400, 404, 413, 415, 422, 503),
+        openapi_extra=request_body(DerivativeRequest, examples.OPERATIONS[_operation]))
