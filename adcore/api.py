@@ -6,12 +6,13 @@ simplify -> estimate -> codegen, with the compiled kernels cached per request si
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,20 +36,37 @@ DIAGONAL_CHUNK_ELEMENTS = 2**22  # per-chunk working set of a Hessian diagonal s
 HOT_CALLS = 3  # calls after which a kernel is worth fusing
 
 
-class LRU(OrderedDict):
-    """A small bounded mapping, most recently used last."""
+class KernelCache(Protocol):
+    """What a `Program` needs of a cache: the service passes its own shared one."""
+
+    def get_or_build(self, key: Any, build: Callable[[], Any]) -> Any: ...
+
+    def __contains__(self, key: object) -> bool: ...
+
+
+class LRU:
+    """A small bounded, thread-safe mapping; a value is built outside the lock (two threads
+    missing one key at once may both build it: the first stored wins)."""
 
     def __init__(self, capacity: int):
-        super().__init__()
         self.capacity = capacity
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def get_or_build(self, key: Any, build: Any) -> Any:
-        if key in self:
-            self.move_to_end(key)
-            return self[key]
-        value = self[key] = build()
-        while len(self) > self.capacity:
-            self.popitem(last=False)
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def get_or_build(self, key: Any, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = build()
+        with self._lock:
+            value = self._items.setdefault(key, value)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
         return value
 
 
@@ -115,13 +133,13 @@ def compile(source: str, limits: Limits = DEFAULT_LIMITS) -> Program:
 
 class Program:
     def __init__(self, source: str, resolved: Resolved, limits: Limits = DEFAULT_LIMITS,
-                 kernels: LRU | None = None):
+                 kernels: KernelCache | None = None):
         self.source = source
         self.resolved = resolved
         self.inputs: tuple[str, ...] = resolved.inputs
         self.limits = limits
         self.id = program_id(resolved)
-        self.kernels = kernels if kernels is not None else LRU(64)
+        self.kernels: KernelCache = kernels if kernels is not None else LRU(64)
         self._lowered = LRU(16)
 
     # ---- the operations of SPEC §3 ----
@@ -182,10 +200,15 @@ class Program:
 
         return self._lowered.get_or_build(types, build)
 
+    def kernel_key(self, request: Request) -> tuple[Any, ...]:
+        """The cache key of the request's kernel (SPEC §4: program, shapes, batch, operation,
+        options)."""
+        return (self.id, request.signature())
+
     def kernel(self, request: Request) -> tuple[Kernel, bool]:
         """The compiled kernel for the request's signature and whether it was cached.
         Refuses (a `limit` error) a plan over the work budget before anything runs."""
-        key = (self.id, request.signature())
+        key = self.kernel_key(request)
         hit = key in self.kernels
         try:
             return self.kernels.get_or_build(key, lambda: self._build(request)), hit

@@ -43,12 +43,6 @@ def cheap(kernel: Kernel) -> bool:
             and kernel.sweep is None)
 
 
-def kernel_key(program: adcore.Program, request: Request) -> tuple[Any, ...]:
-    # The key adcore's `Program.kernel` uses; if it ever changes, the inline path only
-    # stops finding kernels (a test watches for that), it never runs a wrong one.
-    return (program.id, request.signature())
-
-
 def parse_json(raw: bytes) -> Any:
     """Strict JSON: orjson refuses NaN and Infinity tokens, as RFC 8259 does."""
     try:
@@ -128,7 +122,7 @@ class Nabla:
         if program is None:
             return None
         request = self._prepare(program, operation, body)
-        kernel = self.kernels.get(kernel_key(program, request), accept=cheap)
+        kernel = self.kernels.get(program.kernel_key(request), accept=cheap)
         if kernel is None:
             return None
         return self._run(program, kernel, request, True)

@@ -20,8 +20,6 @@ import adcore
 
 from .cache import BoundedCache
 
-LOWERED_PER_PROGRAM = 16  # input signatures whose lowered IR a program keeps
-
 
 def kernel_bytes(kernel: Any) -> int:
     """A rough, stable size estimate: the IR kept by the plan dominates (~1 KiB per equation,
@@ -135,10 +133,7 @@ class FunctionStore:
 
     def _new(self, text: str) -> adcore.Program:
         program = adcore.compile(text, self.limits)
-        # adcore annotates these caches as its `LRU`, but uses only `get_or_build` and `in`.
-        program.kernels = self.kernels  # type: ignore[assignment]  # one for every program
-        # adcore's per-program cache of lowered IR is not thread-safe; ours is.
-        program._lowered = BoundedCache(LOWERED_PER_PROGRAM)  # type: ignore[assignment]
+        program.kernels = self.kernels  # one cache for every program
         return program
 
     def close(self) -> None:
