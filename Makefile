@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
+	$(BIN)/ruff check adcore service
 	$(BIN)/python -m pytest
 
 serve: $(STAMP)

@@ -17,10 +17,11 @@ from scipy import special
 from .ir import Atom, Function, Lit, Var
 from .memory import in_place_ufunc, keep_freed_memory, plan_memory
 from .primitives.elementwise import strong_zero_multiply
-from .primitives.shape import place, sum_to
+from .primitives.shape import place, place_add, place_add_into, sum_to
 
 RUNTIME: dict[str, Any] = {
     "np": np, "smul": strong_zero_multiply, "sum_to": sum_to, "place": place,
+    "place_add": place_add, "place_add_into": place_add_into,
     "erf": special.erf,
 }
 
@@ -63,10 +64,11 @@ def to_numpy_source(fn: Function, name: str = "kernel") -> str:
     for i, eqn in enumerate(fn.eqns):
         names[eqn.out] = f"v{i}"
         args = [arg(a) for a in eqn.ins]
-        if i in memory.reuse:
-            ufunc = in_place_ufunc(eqn.prim)
-            assert ufunc is not None
+        ufunc = in_place_ufunc(eqn.prim)
+        if i in memory.reuse and ufunc is not None:
             expr = f"np.{ufunc.__name__}({', '.join(args)}, out={names[memory.reuse[i]]})"
+        elif i in memory.reuse and eqn.prim.in_place is not None:
+            expr = eqn.prim.in_place(args, eqn.params, [a.type for a in eqn.ins])
         else:
             expr = eqn.prim.source(args, eqn.params, [a.type for a in eqn.ins], render_value)
         lines.append(f"    v{i} = {expr}")

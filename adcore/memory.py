@@ -17,6 +17,7 @@ import numpy as np
 from .ir import Function, Var
 
 VIEWS = frozenset({"getitem", "reshape", "transpose", "broadcast_to", "stop_gradient"})
+FRESH = frozenset({"scatter", "scatter_add"})  # besides ufuncs: always a new buffer
 MIN_REUSE_ELEMENTS = 1024  # below this, allocation is cheap and `out=` only adds overhead
 
 
@@ -51,7 +52,7 @@ def plan_memory(fn: Function) -> MemoryPlan:
         source = eqn.ins[0] if eqn.ins else None
         if eqn.prim.name in VIEWS and isinstance(source, Var):
             base[eqn.out] = base.get(source, source)
-        elif in_place_ufunc(eqn.prim) is not None:
+        elif in_place_ufunc(eqn.prim) is not None or eqn.prim.name in FRESH:
             owned.add(eqn.out)
     base_last: dict[Var, int] = {}
     for var, i in last_use.items():
@@ -63,9 +64,15 @@ def plan_memory(fn: Function) -> MemoryPlan:
         for var in dict.fromkeys(a for a in eqn.ins if isinstance(a, Var)):
             if last_use[var] == i:
                 plan.frees.setdefault(i, []).append(var)
-        if in_place_ufunc(eqn.prim) is None or eqn.out.type.size < MIN_REUSE_ELEMENTS:
+        if eqn.out.type.size < MIN_REUSE_ELEMENTS:
             continue
-        for a in eqn.ins:
+        if in_place_ufunc(eqn.prim) is not None:
+            candidates = eqn.ins
+        elif eqn.prim.in_place is not None:
+            candidates = eqn.ins[:1]
+        else:
+            continue
+        for a in candidates:
             if (isinstance(a, Var) and a in owned and base_last.get(a) == i
                     and a.type == eqn.out.type):
                 plan.reuse[i] = a

@@ -57,6 +57,29 @@ def _identity(eqn: Eqn) -> Atom | None:
     return None
 
 
+def _plain_product(eqn: Eqn) -> Eqn:
+    """smul(x, c) -> x * c for a finite literal c: the strong zero only differs from a plain
+    product when a zero meets an inf or nan, and a finite c is neither."""
+    if eqn.prim is ew.SMUL and any(
+            isinstance(a, Lit) and np.isfinite(a.value) for a in eqn.ins):
+        return Eqn(ew.MUL, eqn.ins, eqn.params, eqn.out, eqn.span)
+    return eqn
+
+
+def _accumulate_scatter(eqn: Eqn, producers: dict[Var, Eqn]) -> Eqn:
+    """x + scatter(v, index) -> scatter_add(x, v, index): transposed slices (stencils)
+    accumulate into one buffer instead of a zero array each plus full-size additions."""
+    if eqn.prim is not ew.ADD:
+        return eqn
+    for base, other in (eqn.ins, eqn.ins[::-1]):
+        scatter = producers.get(other) if isinstance(other, Var) else None
+        if scatter is not None and scatter.prim is sh.SCATTER and (
+                base.type.shape == eqn.out.type.shape):
+            return Eqn(sh.SCATTER_ADD, (base, scatter.ins[0]), {"index": scatter.params["index"]},
+                       eqn.out, eqn.span)
+    return eqn
+
+
 def _double_negation(eqn: Eqn, producers: dict[Var, Eqn]) -> Atom | None:
     # -(-x) -> x
     if eqn.prim is not ew.NEG or not isinstance(eqn.ins[0], Var):
@@ -148,7 +171,8 @@ def simplify(fn: Function) -> Function:
         ins = tuple(substitute(a, env) for a in eqn.ins)
         if ins != eqn.ins:
             eqn = Eqn(eqn.prim, ins, eqn.params, eqn.out, eqn.span)
-        eqn = _unbroadcast_operands(eqn, producers)
+        eqn = _accumulate_scatter(_plain_product(_unbroadcast_operands(eqn, producers)),
+                                  producers)
         hoisted = _hoist_broadcast(eqn, producers)
         if hoisted == [eqn]:
             hoisted = _expand_power(eqn)

@@ -58,6 +58,8 @@ class Primitive:
     linear: bool = False  # linear in every float input (transpose must exist)
     elementwise: bool = False  # numpy-broadcasting elementwise (operands may be scalars)
     scalar: str | None = None  # the same on scalars, for fused loops (fusion.py)
+    # source that writes the result into input 0's buffer, when memory.py allows it
+    in_place: Callable[[Sequence[str], Params, Sequence[ArrayType]], str] | None = None
 
     def __repr__(self) -> str:
         return self.name

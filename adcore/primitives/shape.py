@@ -7,7 +7,7 @@ transpose <-> transpose, getitem <-> scatter, concat <-> getitem.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -207,6 +207,52 @@ SCATTER = _linear_unary(
         SCATTER, ins[0], index=((0, None, 1),) + params["index"],
         shape=(size,) + params["shape"]),
 )
+
+
+def place_add(base: np.ndarray, value: np.ndarray, index: tuple) -> np.ndarray:
+    out = np.array(base, dtype=np.float64)
+    out[index] += value
+    return out
+
+
+def place_add_into(base: np.ndarray, value: np.ndarray, index: tuple) -> np.ndarray:
+    base[index] += value
+    return base
+
+
+def _scatter_add_jvp(b, primals, tangents, params, out):
+    t_base, t_value = tangents
+    if t_value is None:
+        return t_base
+    if t_base is None:
+        return b.bind(SCATTER, t_value, index=params["index"], shape=out.type.shape)
+    return b.bind(SCATTER_ADD, t_base, t_value, **params)
+
+
+def _scatter_add_transpose(b, ct, ins, linear, params):
+    return [ct if linear[0] else None,
+            b.bind(GETITEM, ct, index=params["index"]) if linear[1] else None]
+
+
+def _scatter_add_batch(b, ins, batched, params, size):
+    base, value = (x if bt else b.bind(BROADCAST, x, shape=(size,) + x.type.shape)
+                   for x, bt in zip(ins, batched))
+    return b.bind(SCATTER_ADD, base, value, index=((0, None, 1),) + params["index"])
+
+
+def _scatter_add_source(name: str) -> Callable[[Sequence[str], Params, Sequence[ArrayType]],
+                                               str]:
+    return lambda args, params, types: (
+        f"{name}({args[0]}, {args[1]}, np.s_[{index_source(params['index'])}])")
+
+
+# base + scatter(value): the transpose of overlapping slices accumulates into one buffer
+SCATTER_ADD = register(Primitive(
+    "scatter_add", lambda in_types, params: ArrayType(in_types[0].shape),
+    lambda base, value, index: place_add(base, value, to_numpy_index(index)),
+    _scatter_add_source("place_add"), _scatter_add_jvp, _scatter_add_transpose,
+    _scatter_add_batch, _moved, linear=True, in_place=_scatter_add_source("place_add_into"),
+))
 
 
 # ---- concatenate along an existing axis ----
