@@ -1,10 +1,10 @@
-"""Fusion of elementwise chains into single compiled loops (numba ufuncs).
+"""Fusion of elementwise chains into single compiled loops (numba).
 
 numpy evaluates `a*b + c` as two passes over memory with a temporary in between; on large
 arrays the passes, not the arithmetic, cost the time. Here each connected group of
-elementwise equations of one shape becomes one ufunc per value the rest of the program
-needs: one pass, no temporaries. The ufunc's scalar body is generated from the IR (each
-primitive's `scalar` template), like the numpy source: generated names and literals only.
+elementwise equations of one shape becomes one loop nest per value the rest of the program
+needs: one pass, no temporaries. The loop body is generated from the IR (each primitive's
+`scalar` template), like the numpy source: generated names and literals only.
 
 Compiling with numba takes tens to hundreds of milliseconds, so `api` fuses a kernel in
 the background once it is called repeatedly, and swaps the fused code in when ready.
@@ -27,7 +27,6 @@ from .primitives.registry import Cost, Primitive
 from .simplify import eliminate_dead_code
 
 MIN_FUSED_ELEMENTS = 4096  # smaller arrays are cheap to pass over twice
-MAX_UFUNC_INPUTS = 60
 ENABLED = os.environ.get("NABLA_FUSION", "1") != "0"
 _pool: list[ThreadPoolExecutor] = []
 
@@ -83,12 +82,12 @@ def _components(fn: Function) -> list[list[Eqn]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
-def _scalar_body(outputs: Var, group: dict[Var, Eqn]) -> tuple[str, list[Var]]:
-    """Python source of a scalar function computing `outputs` from the group's leaves."""
+def _cone(output: Var, group: dict[Var, Eqn]) -> list[Eqn]:
+    """The equations of the group that `output` needs, in dependency order."""
     cone: list[Eqn] = []
     seen: set[Var] = set()
-    stack: list[tuple[Var, bool]] = [(outputs, False)]
-    while stack:  # post-order over the equations of the group that the output needs
+    stack: list[tuple[Var, bool]] = [(output, False)]
+    while stack:
         var, expanded = stack.pop()
         if expanded:
             cone.append(group[var])
@@ -100,32 +99,63 @@ def _scalar_body(outputs: Var, group: dict[Var, Eqn]) -> tuple[str, list[Var]]:
         for a in group[var].ins:
             if isinstance(a, Var) and a in group and a not in seen:
                 stack.append((a, False))
+    return cone
+
+
+def _element(name: str, shape: tuple[int, ...], out_shape: tuple[int, ...]) -> str:
+    """`name` at the loop position, numpy-broadcast: right-aligned, size-1 axes stay at 0."""
+    lead = len(out_shape) - len(shape)
+    items = [f"i{lead + k}" if n != 1 or out_shape[lead + k] == 1 else "0"
+             for k, n in enumerate(shape)]
+    return f"{name}[{', '.join(items)}]" if items else name
+
+
+def _loop_source(output: Var, group: dict[Var, Eqn]) -> tuple[str, list[Var]]:
+    """Python source of one loop nest computing `output` from the group's leaves: every
+    element in one pass, with numpy broadcasting spelled out as indices (shapes are
+    static), so small trailing axes cost no per-row overhead."""
+    cone = _cone(output, group)
     leaves = list(dict.fromkeys(
         a for e in cone for a in e.ins if isinstance(a, Var) and a not in group))
-    names: dict[Var, str] = {v: f"x{i}" for i, v in enumerate(leaves)}
+    shape = output.type.shape
+    names: dict[Var, str] = {v: _element(f"x{i}", v.type.shape, shape)
+                             for i, v in enumerate(leaves)}
 
     def arg(a: Atom) -> str:
         return render_value(float(a.value)) if isinstance(a, Lit) else names[a]
 
-    lines = [f"def fused({', '.join(names[v] for v in leaves)}):"]
+    lines = [f"def fused({', '.join(f'x{i}' for i in range(len(leaves)))}):",
+             f"    out = np.empty({shape!r})"]
+    indent = "    "
+    for axis, n in enumerate(shape):
+        lines.append(f"{indent}for i{axis} in range({n}):")
+        indent += "    "
     for i, e in enumerate(cone):
         names[e.out] = f"t{i}"
         template = e.prim.scalar
         assert template is not None
-        lines.append(f"    t{i} = {template.format(*(arg(a) for a in e.ins))}")
-    lines.append(f"    return {names[outputs]}")
+        lines.append(f"{indent}t{i} = {template.format(*(arg(a) for a in e.ins))}")
+    index = ", ".join(f"i{axis}" for axis in range(len(shape)))
+    lines.append(f"{indent}out[{index}] = {names[output]}")
+    lines.append("    return out")
     return "\n".join(lines) + "\n", leaves
 
 
-def _compile_ufunc(source: str, leaves: list[Var], out: Var) -> Any:
+def _compile_loop(source: str) -> Any:
     import numba  # deferred: importing numba costs ~0.2 s and only background work needs it
 
     namespace: dict[str, Any] = {"np": np, "math": math, "erf": math.erf}
     # Generated from our IR only: generated names, rendered numbers, scalar templates.
     exec(compile(source, "<nabla-fused>", "exec"), namespace)  # noqa: S102
-    kinds = {"float64": numba.float64, "bool": numba.boolean}
-    signature = kinds[out.type.dtype](*(kinds[v.type.dtype] for v in leaves))
-    return numba.vectorize([signature])(namespace["fused"])
+    jitted = numba.njit(cache=False, nogil=True)(namespace["fused"])
+
+    def call(*args: Any) -> Any:
+        # numba compiles per argument types on the first call, importing as it goes; the
+        # generated kernel's namespace has no builtins, so the call happens from here.
+        # Scalars (0-d arrays, numpy scalars) are passed as Python numbers.
+        return jitted(*(a.item() if np.ndim(a) == 0 else a for a in args))
+
+    return call
 
 
 def _fused_primitive(name: str) -> Primitive:
@@ -137,7 +167,7 @@ def _fused_primitive(name: str) -> Primitive:
 
 
 def fuse(fn: Function) -> tuple[Function, dict[str, Callable[..., Any]]]:
-    """fn with each fused group replaced by calls of compiled ufuncs, and those ufuncs
+    """fn with each fused group replaced by calls of compiled loops, and those loops
     by name (for the generated code's namespace). Unchanged when nothing fuses."""
     groups = _components(fn)
     if not groups:
@@ -157,23 +187,21 @@ def fuse(fn: Function) -> tuple[Function, dict[str, Callable[..., Any]]]:
     used_outside.update(v for v, n in uses.items() if n > 1 and costly[v])
     by_var = [{e.out: e for e in g} for g in groups]
     replaced: dict[Var, Eqn] = {}
-    ufuncs: dict[str, Callable[..., Any]] = {}
+    loops: dict[str, Callable[..., Any]] = {}
     for k, group in enumerate(by_var):
         for var in group:
             if var not in used_outside or var.type.dtype != "float64":
                 continue
             if all(not (isinstance(a, Var) and a in group) for a in group[var].ins):
                 continue  # a lone equation: nothing to fuse
-            source, leaves = _scalar_body(var, group)
-            if len(leaves) > MAX_UFUNC_INPUTS:
-                continue  # numpy ufuncs take at most 64 operands
-            name = f"fused{len(ufuncs)}"
-            ufuncs[name] = _compile_ufunc(source, leaves, var)
+            source, leaves = _loop_source(var, group)
+            name = f"fused{len(loops)}"
+            loops[name] = _compile_loop(source)
             replaced[var] = Eqn(_fused_primitive(name), tuple(leaves), {}, var, group[var].span)
     keep = _kept_members(fn, member_of, used_outside, replaced)
     eqns = [replaced.get(e.out, e) for e in fn.eqns
             if e.out in replaced or e.out not in member_of or e.out in keep]
-    return Function(fn.inputs, eliminate_dead_code(eqns, fn.outputs), fn.outputs, fn.names), ufuncs
+    return Function(fn.inputs, eliminate_dead_code(eqns, fn.outputs), fn.outputs, fn.names), loops
 
 
 def _kept_members(fn: Function, member_of: dict[Var, int], used_outside: set[Var],
