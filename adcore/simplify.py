@@ -13,6 +13,7 @@ import numpy as np
 from .ir import ArrayType, Atom, Eqn, Function, Lit, Var, params_key, substitute
 from .primitives import elementwise as ew
 from .primitives import shape as sh
+from .structure import contract_identity
 
 
 def _is(atom: Atom, value: float) -> bool:
@@ -176,6 +177,8 @@ def simplify(fn: Function) -> Function:
         hoisted = _hoist_broadcast(eqn, producers)
         if hoisted == [eqn]:
             hoisted = _expand_power(eqn)
+        if hoisted == [eqn]:
+            hoisted = contract_identity(eqn, producers)
         if len(hoisted) > 1 or hoisted[0] is not eqn:
             for part in hoisted:
                 add(part)
