@@ -47,14 +47,19 @@ def _basis_blocks(b: Builder, shapes: Sequence[tuple[int, ...]]) -> list[Atom]:
     """Rows of the identity over the concatenated flattened shapes, split per shape:
     block i has shape (n, *shapes[i])."""
     n = sum(math.prod(s) for s in shapes)
-    eye = b.bind(EYE, n=n)
-    blocks, offset = [], 0
+    return _columns(b, b.bind(EYE, n=n), shapes)
+
+
+def _columns(b: Builder, rows: Atom, shapes: Sequence[tuple[int, ...]]) -> list[Atom]:
+    """Split the columns of `rows` (m, n) by the flattened shapes: part i is
+    (m, *shapes[i])."""
+    m, parts, offset = rows.type.shape[0], [], 0
     for shape in shapes:
         size = math.prod(shape)
-        cols = b.bind(GETITEM, eye, index=(ALL, (offset, offset + size, 1)))
-        blocks.append(b.bind(RESHAPE, cols, shape=(n,) + shape))
+        cols = b.bind(GETITEM, rows, index=(ALL, (offset, offset + size, 1)))
+        parts.append(b.bind(RESHAPE, cols, shape=(m,) + shape))
         offset += size
-    return blocks
+    return parts
 
 
 def _rows(b: Builder, stacked: Atom, shapes: Sequence[tuple[int, ...]]) -> list[Atom]:
@@ -189,11 +194,5 @@ def hessian_diagonal_rows(fn: Function, wrt: Sequence[int], chunk: int,
     b = Builder(limits)
     xs = fresh_inputs(fn)
     rows = Var(ArrayType((chunk, n)))
-    directions, offset = [], 0
-    for shape in in_shapes:
-        size = math.prod(shape)
-        cols = b.bind(GETITEM, rows, index=(ALL, (offset, offset + size, 1)))
-        directions.append(b.bind(RESHAPE, cols, shape=(chunk,) + shape))
-        offset += size
-    (diagonal,) = inline(b, mapped, [*xs, *directions])
+    (diagonal,) = inline(b, mapped, [*xs, *_columns(b, rows, in_shapes)])
     return simplify(b.function(xs + [rows], [diagonal], fn.names))
