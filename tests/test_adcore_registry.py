@@ -174,6 +174,8 @@ CASES |= {
         ((3, None, -1), 1), ((0, 4, 2), (0, 3, 1)), (2,), ((2, 0, -1), (2, None, -2))]],
     "scatter": [Case(prim("scatter", index=((1, 3, 1),), shape=(4,)), ((2,),)),
                 Case(prim("scatter", index=((3, None, -2), 1), shape=(4, 3)), ((2,),))],
+    "scatter_add": [Case(prim("scatter_add", index=((1, 3, 1),)), ((4,), (2,))),
+                    Case(prim("scatter_add", index=((3, None, -2), 1)), ((4, 3), (2,)))],
     "concat": [Case(prim("concat", axis=0), ((2, 3), (1, 3))),
                Case(prim("concat", axis=1), ((2, 3), (2, 2), (2, 1)))],
     "fill": [Case(lambda b, xs: b.bind(P["add"], xs[0], b.bind(P["fill"], value=2.5, shape=(3,))),
