@@ -224,7 +224,7 @@ SUB = _register("sub", np.subtract, "({0} - {1})", _sub_jvp, _sub_transpose, lin
 NEG = _register("neg", np.negative, "(-{0})", _neg_jvp, _neg_transpose, linear=True)
 MUL = _register("mul", np.multiply, "({0} * {1})", *product())
 SMUL = _register("smul", strong_zero_multiply, "smul({0}, {1})", *product(),
-                 scalar="(0.0 if {0} == 0.0 or {1} == 0.0 else {0} * {1})")
+                 scalar="(0.0 if ({0} == 0.0) | ({1} == 0.0) else {0} * {1})")
 
 
 def _div_jvp(b, primals, tangents, params, out):
