@@ -4,6 +4,10 @@
 (the keys already hold the program id), so one instance serves all programs, inline or
 registered. Concurrent misses of one key run `build` once; the others wait for its result
 (or its error), so a burst of identical cold requests compiles once.
+
+With `validate`, an entry that fails it (a damaged entry: not what the cache is meant to
+hold) is dropped on lookup and answered as a miss, so the caller rebuilds it; `discard`
+drops one entry on demand (the engine uses it when a cached kernel fails to run).
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ class BoundedCache:
     A single value larger than `max_bytes` is returned but not kept."""
 
     def __init__(self, max_entries: int, max_bytes: int = 2**62,
-                 sizeof: Sizer = lambda _: 0):
+                 sizeof: Sizer = lambda _: 0, validate: Callable[[Any], bool] | None = None):
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._sizeof = sizeof
+        self._validate = validate
         self._lock = threading.Lock()
         self._entries: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._building: dict[Hashable, Future[Any]] = {}
@@ -33,10 +38,27 @@ class BoundedCache:
         self.hits = 0
         self.misses = 0
         self.evictions = 0
+        self.damaged = 0
 
     def __contains__(self, key: Hashable) -> bool:
         with self._lock:
-            return key in self._entries
+            return self._valid_entry(key) is not None
+
+    def _valid_entry(self, key: Hashable) -> tuple[Any, int] | None:
+        """The entry under `key`, dropping it if it fails validation. Holds the lock."""
+        entry = self._entries.get(key)
+        if entry is not None and self._validate is not None and not self._validate(entry[0]):
+            del self._entries[key]
+            self.bytes -= entry[1]
+            self.damaged += 1
+            return None
+        return entry
+
+    def discard(self, key: Hashable) -> None:
+        with self._lock:
+            entry = self._entries.pop(key, None)
+            if entry is not None:
+                self.bytes -= entry[1]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -45,7 +67,7 @@ class BoundedCache:
         """The value if present and `accept`ed (a hit), else None, counting no miss (the
         caller falls back to `get_or_build`, which counts it)."""
         with self._lock:
-            entry = self._entries.get(key)
+            entry = self._valid_entry(key)
             if entry is None or (accept is not None and not accept(entry[0])):
                 return None
             self._entries.move_to_end(key)
@@ -54,7 +76,7 @@ class BoundedCache:
 
     def get_or_build(self, key: Hashable, build: Callable[[], Any]) -> Any:
         with self._lock:
-            entry = self._entries.get(key)
+            entry = self._valid_entry(key)
             if entry is not None:
                 self._entries.move_to_end(key)
                 self.hits += 1

@@ -9,7 +9,9 @@ releases the GIL in the large kernels, and compiled kernels stay shared in one c
 A request still running after `max_seconds` is answered with a 422 `limit` problem
 (`max_seconds`). Python cannot stop a thread, so the computation finishes in the background
 and keeps its slot until then; the static flops budget (checked before running) keeps that
-rare and bounded.
+rare and bounded. Work that can stop cooperatively does: the job's event
+(`current_cancel_event()`) is set at the timeout, and a Hessian-diagonal sweep checks it
+before each chunk (`engine.StoppableKernel`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ from adcore.errors import LimitExceededError
 from .problems import overloaded
 
 T = TypeVar("T")
+_job = threading.local()  # the running job's cancellation event, on pool threads
+
+
+def current_cancel_event() -> threading.Event | None:
+    """Set once the job running on this thread is over `max_seconds`; None off the pool."""
+    return getattr(_job, "cancelled", None)
 
 
 class ComputePool:
@@ -44,8 +52,9 @@ class ComputePool:
         if not self._slots.acquire(blocking=False):
             self.rejected += 1
             raise overloaded(self.retry_after_s)
+        cancelled = threading.Event()
         try:
-            future = self._executor.submit(self._hold_slot, fn, args)
+            future = self._executor.submit(self._hold_slot, fn, args, cancelled)
         except RuntimeError:  # the pool is shutting down
             self._slots.release()
             raise overloaded(self.retry_after_s) from None
@@ -53,18 +62,22 @@ class ComputePool:
             async with asyncio.timeout(self.max_seconds):
                 return await asyncio.wrap_future(future)
         except TimeoutError:
+            cancelled.set()  # work that checks it (a Hessian-diagonal sweep) stops early
             self.timeouts += 1
             raise LimitExceededError(
                 f"the computation ran longer than max_seconds = {self.max_seconds:g}",
                 hint="a smaller batch, fewer wrt inputs, or hvp instead of a full hessian",
                 limit="max_seconds", value=self.max_seconds) from None
 
-    def _hold_slot(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _hold_slot(self, fn: Callable[..., T], args: tuple[Any, ...],
+                   cancelled: threading.Event) -> T:
         with self._lock:
             self.running += 1
+        _job.cancelled = cancelled
         try:
             return fn(*args)
         finally:
+            _job.cancelled = None
             with self._lock:
                 self.running -= 1
             self._slots.release()  # only when the work is really over, even after a timeout

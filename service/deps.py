@@ -9,9 +9,11 @@ parsed: from Content-Length when given, and while streaming otherwise.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import ClientDisconnect
 
 from .engine import Nabla
 from .problems import ProblemException
@@ -41,25 +43,42 @@ def _is_json(content_type: str) -> bool:
 
 
 async def json_body(request: Request) -> bytes:
-    """The raw body: 415 unless JSON, 413 over `max_body_bytes`."""
+    """The raw body: 415 unless JSON, 413 over `max_body_bytes`, 408 when it takes longer
+    than `body_timeout_s` to arrive (a slow client holds nothing but its own coroutine), 400
+    when the client goes away before sending all of it."""
     content_type = request.headers.get("content-type", "")
     if not _is_json(content_type):
         raise ProblemException(
             415, "unsupported-media-type",
             f"send Content-Type: application/json (got {content_type[:80] or 'none'!r})")
-    limit = nabla_of(request).settings.max_body_bytes
+    settings = nabla_of(request).settings
+    limit = settings.max_body_bytes
     declared = request.headers.get("content-length", "")
-    if declared.isdigit():
-        if int(declared) > limit:
-            raise _too_large(limit)
-        return await request.body()  # the server holds the body to its declared length
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    try:
+        async with asyncio.timeout(settings.body_timeout_s):
+            if declared.isdigit():
+                return await request.body()  # the server holds it to its declared length
+            chunks, size = [], 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except TimeoutError:
+        raise too_slow(settings.body_timeout_s) from None
+    except ClientDisconnect:
+        raise ProblemException(400, "json", "the client closed the connection before the "
+                               "body was complete") from None
+
+
+def too_slow(seconds: float) -> ProblemException:
+    return ProblemException(408, "request-timeout",
+                            f"the body did not arrive within body_timeout_s = {seconds:g} s",
+                            headers={"Connection": "close"}, limit="body_timeout_s",
+                            value=seconds)
 
 
 def _too_large(limit: int) -> ProblemException:

@@ -34,13 +34,18 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _DESCRIPTIONS = {
-    400: "malformed JSON, or a request that does not fit the program (kind `request`)",
+    400: "malformed JSON (including a repeated key), or a request that does not fit the "
+         "program (kind `request`)",
+    401: "API keys are configured and none valid was sent (kind `unauthorized`)",
     404: "unknown function id (kind `unknown-function`)",
+    408: "the body did not arrive within body_timeout_s (kind `request-timeout`)",
     413: "body over max_body_bytes",
     415: "Content-Type is not application/json",
     422: "program error (syntax, name, type, shape), over a limit (kind `limit`), "
          "or a body that does not match the schema (kind `validation`)",
-    503: "every compute slot is busy; retry after Retry-After seconds",
+    429: "over the per-key rate limit; retry after Retry-After seconds (kind `rate-limited`)",
+    503: "every compute slot is busy, or the function store is unavailable; retry after "
+         "Retry-After seconds",
 }
 
 

@@ -8,6 +8,8 @@ body and numpy conversion are CPU work too, and stay off the event loop with the
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -15,26 +17,57 @@ from typing import Any
 
 import numpy as np
 import orjson
+from pydantic import ValidationError
 
 import adcore
+from adcore import ProgramError
 from adcore.api import Kernel
+from adcore.errors import LimitExceededError
 from adcore.request import Request
 from adcore.unparse import normalize
 
 from . import convert
 from .cache import BoundedCache
-from .compute import ComputePool
+from .compute import ComputePool, current_cancel_event
 from .metrics import Metrics
 from .problems import ProblemException
 from .schemas import DerivativeRequest, FunctionCreate
 from .settings import Settings
 from .store import FunctionStore, StoredFunction, kernel_bytes
 
+log = logging.getLogger("nabla.service")
+
 # The inline path: bodies up to 16 KiB parse in ~10 us; kernels of at most 256 equations and
 # 1e5 estimated flops run in well under a millisecond (numpy's ~1 us per call dominates).
 INLINE_MAX_BODY = 16 * 1024
 INLINE_MAX_EQUATIONS = 256
 INLINE_MAX_FLOPS = 1e5
+
+
+class StoppableKernel:
+    """A kernel with a Hessian-diagonal sweep, seen through a check before each chunk:
+    `Program.execute` calls the kernel once per chunk of basis directions, so once the
+    request is over `max_seconds` (its client already has its 422) the sweep stops at the
+    next chunk and frees its compute slot, instead of running to the end unseen."""
+
+    def __init__(self, kernel: Kernel, cancelled: threading.Event, max_seconds: float):
+        self._kernel = kernel
+        self._cancelled = cancelled
+        self._max_seconds = max_seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kernel, name)
+
+    def __call__(self, *args: np.ndarray) -> tuple[np.ndarray, ...]:
+        if self._cancelled.is_set():
+            raise LimitExceededError(
+                f"the computation ran longer than max_seconds = {self._max_seconds:g}",
+                limit="max_seconds", value=self._max_seconds)
+        return self._kernel(*args)
+
+
+def is_kernel(value: Any) -> bool:
+    return isinstance(value, Kernel)
 
 
 def cheap(kernel: Kernel) -> bool:
@@ -44,11 +77,69 @@ def cheap(kernel: Kernel) -> bool:
 
 
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON: orjson refuses NaN and Infinity tokens, as RFC 8259 does."""
+    """Strict JSON: orjson refuses NaN and Infinity tokens, as RFC 8259 does. An object that
+    repeats a key is refused too (orjson would keep the last value silently, so
+    `{"program": "a", "program": "b"}` would mean whatever the last writer wanted)."""
     try:
-        return orjson.loads(raw)
+        parsed = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
         raise ProblemException(400, "json", f"the body is not valid JSON: {err}") from None
+    if type(parsed) is dict:
+        repeated = repeated_key(raw, parsed)
+        if repeated is not None:
+            raise ProblemException(400, "json", "the body is not valid JSON for this API: "
+                                   f"the key {repeated[:80]!r} appears twice in one object")
+    return parsed
+
+
+QUICK_QUOTES = 8192  # bodies with more string quotes than this take the exact check directly
+
+
+def repeated_key(raw: bytes, parsed: dict[str, Any]) -> str | None:
+    """A key that some object of `raw` repeats, or None. Quick test first: every key of the
+    text owns exactly one ':' outside strings, so when those colons number as many as the
+    keys of the parsed objects (reachable through objects), nothing repeats. Only when that
+    cannot decide (escaped quotes, many strings, objects inside arrays, or a real repeat)
+    is the body parsed again by the exact, slower check."""
+    if b'\\"' not in raw and raw.count(b'"') <= QUICK_QUOTES:
+        inside = b"".join(raw.split(b'"')[1::2]).count(b":")
+        if raw.count(b":") - inside == _count_keys(parsed):
+            return None
+    return _exact_repeated_key(raw)
+
+
+def _count_keys(top: dict[str, Any]) -> int:
+    count, pending = 0, [top]  # a loop, not recursion: objects may nest 1024 deep
+    while pending:
+        node = pending.pop()
+        count += len(node)
+        pending.extend(v for v in node.values() if type(v) is dict)
+    return count
+
+
+class _Repeated(Exception):
+    def __init__(self, key: str):
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _Repeated(key)
+        found[key] = value
+    return found
+
+
+def _exact_repeated_key(raw: bytes) -> str | None:
+    try:
+        json.loads(raw, object_pairs_hook=_unique_pairs)
+    except _Repeated as repeated:
+        return repeated.key
+    except RecursionError:
+        raise ProblemException(400, "json", "the body is not valid JSON for this API: it "
+                               "nests objects and arrays too deeply") from None
+    return None
 
 
 def _version() -> str:
@@ -71,7 +162,8 @@ class Nabla:
         self.version = _version()
         self.metrics = Metrics()
         # Compiled kernels outlive any one program object: one bounded cache for all.
-        self.kernels = BoundedCache(settings.cache_entries, settings.cache_bytes, kernel_bytes)
+        self.kernels = BoundedCache(settings.cache_entries, settings.cache_bytes, kernel_bytes,
+                                    validate=is_kernel)
         self.pool = ComputePool(settings.max_concurrent, settings.max_seconds,
                                 settings.retry_after_s)
         self._store: FunctionStore | None = None
@@ -85,7 +177,8 @@ class Nabla:
                 if self._store is None:
                     s = self.settings
                     self._store = FunctionStore(s.database, self.limits, self.kernels,
-                                                program_entries=s.program_cache_entries)
+                                                program_entries=s.program_cache_entries,
+                                                retry_after_s=s.retry_after_s)
         return self._store
 
     # ---- on worker threads ----
@@ -110,7 +203,20 @@ class Nabla:
         kernel, hit = program.kernel(request)
         if not hit:
             self.metrics.observe_compile(kernel.compile_ms / 1e3)
-        return self._run(program, kernel, request, hit)
+            return self._run(program, kernel, request, hit)
+        try:
+            return self._run(program, kernel, request, hit)
+        except (ProgramError, ProblemException, MemoryError):
+            raise
+        except Exception as err:  # noqa: BLE001
+            # A cached kernel that fails to run is treated as a damaged entry: dropped and
+            # built afresh, once. If the fresh one fails too, that is a real bug (a 500).
+            log.warning("cached kernel for %s failed (%s: %s); rebuilding it", program.id,
+                        type(err).__name__, err)
+            self.kernels.discard(program.kernel_key(request))
+            kernel, _ = program.kernel(request)
+            self.metrics.observe_compile(kernel.compile_ms / 1e3)
+            return self._run(program, kernel, request, False)
 
     def derive_inline(self, operation: str, parsed: Any) -> bytes | None:
         """The same on the event loop, only when nothing heavy is left: the program is in
@@ -138,6 +244,10 @@ class Nabla:
     def _run(self, program: adcore.Program, kernel: Kernel, request: Request,
              hit: bool) -> bytes:
         start = time.perf_counter()
+        if kernel.sweep is not None:
+            cancelled = current_cancel_event()
+            if cancelled is not None:  # a sweep stops between chunks once its client gave up
+                kernel = StoppableKernel(kernel, cancelled, self.settings.max_seconds)
         with np.errstate(all="ignore"):  # IEEE results (inf, nan) are answers, not warnings
             result = program.execute(kernel, request)
         run_ms = (time.perf_counter() - start) * 1e3
@@ -172,7 +282,15 @@ class Nabla:
         if len(raw) > INLINE_MAX_BODY:
             return await self.pool.run(self.derive, operation, raw)
         parsed = parse_json(raw)
-        content = self.derive_inline(operation, parsed)
+        try:
+            content = self.derive_inline(operation, parsed)
+        except (ProgramError, ProblemException, ValidationError, MemoryError):
+            raise  # the client's error (or memory): answered as it is
+        except Exception as err:  # noqa: BLE001
+            # A cached entry that fails (damaged): the pool's path drops and rebuilds it.
+            log.warning("inline %s failed (%s: %s); retrying on the pool", operation,
+                        type(err).__name__, err)
+            content = None
         if content is None:
             content = await self.pool.run(self.derive, operation, parsed)
         return content

@@ -10,11 +10,15 @@ so the routes stay the one place where status codes and problems are decided.
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import adcore
 
+from .deps import too_slow
 from .engine import INLINE_MAX_BODY, Nabla, parse_json
+from .problems import problem
 
 PATHS = {f"/v1/{operation}": operation for operation in adcore.OPERATIONS}
 ROUTE_KEY = "nabla.route"
@@ -31,7 +35,15 @@ class FastPathMiddleware:
         if operation is None or scope["method"] != "POST" or not _small_json(scope):
             await self.app(scope, receive, send)
             return
-        body, messages = await _read(receive)
+        try:
+            async with asyncio.timeout(self.nabla.settings.body_timeout_s):
+                body, messages = await _read(receive)
+        except TimeoutError:
+            slow = too_slow(self.nabla.settings.body_timeout_s)
+            scope[ROUTE_KEY] = scope["path"]
+            await problem(slow.status, slow.kind, slow.detail, scope["path"], slow.headers,
+                          **slow.extensions)(scope, receive, send)
+            return
         content = self._try(operation, body)
         if content is None:  # not for the fast lane: the app sees the request untouched
             await self.app(scope, _replay(messages, receive), send)

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from . import docs, problems
+from .auth import AccessControl, AccessMiddleware
 from .engine import Nabla
 from .fastpath import FastPathMiddleware
 from .metrics import MetricsMiddleware
@@ -54,6 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     docs.install(app)
     app.add_middleware(FastPathMiddleware, nabla=nabla)  # inside metrics: it is timed too
+    access = AccessControl(nabla.settings.key_digests(), nabla.settings.rate())
+    if access.enabled:  # off by default: no key, no limit, not even a pass-through layer
+        app.add_middleware(AccessMiddleware, control=access)  # in front of the fast lane
     app.add_middleware(MetricsMiddleware, metrics=nabla.metrics)
     return app
 

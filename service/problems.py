@@ -42,13 +42,19 @@ TITLES = {
     "payload-too-large": "Request body too large",
     "unsupported-media-type": "Unsupported media type",
     "overloaded": "Every compute slot is busy",
+    "unauthorized": "A valid API key is needed",
+    "rate-limited": "Over the rate limit",
+    "request-timeout": "The body arrived too slowly",
+    "store-unavailable": "The function store cannot be used right now",
     "internal": "Internal error (a bug in Nabla)",
 }
 # What each `type` means, served at /problems/<kind> so that the URIs resolve (RFC 9457 §3.1.1).
 STATUSES = {"syntax": 422, "name": 422, "type": 422, "shape": 422, "limit": 422,
             "request": 400, "validation": 422, "json": 400, "unknown-function": 404,
             "not-found": 404, "method-not-allowed": 405, "payload-too-large": 413,
-            "unsupported-media-type": 415, "overloaded": 503, "internal": 500}
+            "unsupported-media-type": 415, "overloaded": 503, "unauthorized": 401,
+            "rate-limited": 429, "request-timeout": 408, "store-unavailable": 503,
+            "internal": 500}
 DESCRIPTIONS = {
     "syntax": "A character or token that cannot be there; `line` and `column` point at it.",
     "name": "An unknown function, recursion, a forward reference or a redefinition.",
@@ -61,18 +67,28 @@ DESCRIPTIONS = {
                "numbers belong, batch lengths that disagree.",
     "validation": "The body does not match the schema; `errors` lists each mismatch.",
     "json": "The body is not JSON (NaN and Infinity tokens are not JSON: send the strings "
-            "\"NaN\", \"Infinity\", \"-Infinity\").",
+            "\"NaN\", \"Infinity\", \"-Infinity\"), repeats a key in an object, or was cut "
+            "short by the client.",
     "unknown-function": "No program with this id is registered on this server; send the "
                         "program text inline or register it first.",
     "not-found": "No such route.",
     "method-not-allowed": "The route exists with other methods; see the Allow header.",
     "payload-too-large": "The body is over max_body_bytes.",
     "unsupported-media-type": "Send Content-Type: application/json.",
-    "overloaded": "Every compute slot is busy; retry after the Retry-After seconds.",
+    "overloaded": "Every compute slot is busy (or memory is short); retry after the "
+                  "Retry-After seconds.",
+    "unauthorized": "This server needs an API key: 'Authorization: Bearer <key>' or "
+                    "'X-API-Key: <key>'.",
+    "rate-limited": "Over the per-key rate limit (`limit` rate_limit, `value` requests per "
+                    "second); retry after the Retry-After seconds.",
+    "request-timeout": "The body did not arrive within body_timeout_s; send it faster.",
+    "store-unavailable": "The function store cannot be read or written (a locked or damaged "
+                         "database); retry after Retry-After, or send the program inline.",
     "internal": "A bug in Nabla. Please report it with the request.",
 }
 _HTTP_KINDS = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large",
-               415: "unsupported-media-type", 503: "overloaded"}
+               415: "unsupported-media-type", 503: "overloaded", 401: "unauthorized",
+               408: "request-timeout", 429: "rate-limited"}
 
 
 class ProblemException(Exception):
@@ -88,10 +104,18 @@ class ProblemException(Exception):
         self.extensions = extensions
 
 
+def one_line(text: str) -> str:
+    """SPEC §2.5: a one-line message. Details can quote client text (an unknown id, say);
+    control characters are shown escaped, never as line breaks."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def problem(status: int, kind: str, detail: str, instance: str | None = None,
             headers: Mapping[str, str] | None = None, **extensions: Any) -> Response:
     body = {"type": f"/problems/{kind}", "title": TITLES.get(kind, kind), "status": status,
-            "detail": detail, "kind": kind}
+            "detail": one_line(detail), "kind": kind}
     if instance is not None:
         body["instance"] = instance
     body.update({k: v for k, v in extensions.items() if v is not None})
@@ -146,6 +170,14 @@ def install(app: FastAPI) -> None:
             detail = f"no route {request.method} {request.url.path}"
         return problem(err.status_code, kind, detail, request.url.path, err.headers)
 
+    async def on_memory(request: Request, err: Exception) -> Response:
+        # The static estimates keep single requests within limits, but several large ones at
+        # once can still exhaust memory: that is overload, not a bug.
+        log.warning("out of memory on %s %s", request.method, request.url.path)
+        retry = request.app.state.nabla.settings.retry_after_s
+        return problem(503, "overloaded", "not enough memory for this request right now; "
+                       "retry shortly", request.url.path, {"Retry-After": str(retry)})
+
     async def on_bug(request: Request, err: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal", f"{type(err).__name__}: this is a bug in Nabla",
@@ -156,4 +188,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(ValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(MemoryError, on_memory)
     app.add_exception_handler(Exception, on_bug)

@@ -156,6 +156,7 @@ class LimitsInfo(BaseModel):
     max_body_bytes: int
     max_seconds: float
     max_concurrent: int
+    body_timeout_s: float
 
 
 class CacheInfo(BaseModel):

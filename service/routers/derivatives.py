@@ -45,5 +45,5 @@ for _operation in adcore.OPERATIONS:
     router.add_api_route(
         f"/{_operation}", endpoint(_operation), methods=["POST"],
         response_model=RESPONSES[_operation], summary=SUMMARIES[_operation],
-        responses=problems(400, 404, 413, 415, 422, 503),
+        responses=problems(400, 401, 404, 408, 413, 415, 422, 429, 503),
         openapi_extra=request_body(DerivativeRequest, examples.OPERATIONS[_operation]))

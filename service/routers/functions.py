@@ -18,7 +18,7 @@ JSON = "application/json"
     "", status_code=201, response_model=FunctionInfo,
     summary="Register a program; its id is a hash of the normalized text",
     responses={200: {"description": "already registered (same id)", "model": FunctionInfo},
-               **problems(400, 413, 415, 422, 503)},
+               **problems(400, 401, 408, 413, 415, 422, 429, 503)},
     openapi_extra=request_body(FunctionCreate, {"rosenbrock": {
         "summary": "Rosenbrock", "value": examples.REGISTER}}))
 async def register_function(nabla: NablaDep, body: BodyDep) -> Response:
@@ -26,7 +26,8 @@ async def register_function(nabla: NablaDep, body: BodyDep) -> Response:
     return Response(content, status_code=201 if created else 200, media_type=JSON)
 
 
-@router.get("/{function_id}", response_model=FunctionInfo, responses=problems(404, 422),
+@router.get("/{function_id}", response_model=FunctionInfo,
+            responses=problems(401, 404, 422, 429, 503),
             summary="A registered program: text, inputs, normalized form")
 async def get_function(function_id: str, nabla: NablaDep) -> Response:
     # A primary-key lookup: not a computation, so the shared thread pool rather than a slot.

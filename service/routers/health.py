@@ -20,18 +20,21 @@ async def healthz(nabla: NablaDep) -> dict[str, Any]:
     return {"status": "ok", "version": nabla.version}
 
 
-@router.get("/v1/limits", response_model=LimitsInfo, summary="Configured limits (SPEC §4)")
+@router.get("/v1/limits", response_model=LimitsInfo, summary="Configured limits (SPEC §4)",
+            responses=problems(401, 429))
 async def limits(settings: SettingsDep) -> LimitsInfo:
     return LimitsInfo.model_validate(settings.model_dump(include=set(LimitsInfo.model_fields)))
 
 
-@router.get("/v1/cache", response_model=CacheInfo, summary="Kernel cache size and hit rate")
+@router.get("/v1/cache", response_model=CacheInfo, summary="Kernel cache size and hit rate",
+            responses=problems(401, 429))
 async def cache(nabla: NablaDep) -> dict[str, Any]:
     return nabla.cache_stats()
 
 
 @router.get("/metrics", response_class=PlainTextResponse,
-            summary="Prometheus text: requests, latency, cache, compile time")
+            summary="Prometheus text: requests, latency, cache, compile time",
+            responses=problems(401, 429))
 async def metrics(nabla: NablaDep) -> PlainTextResponse:
     return PlainTextResponse(nabla.metrics_text(),
                              media_type="text/plain; version=0.0.4; charset=utf-8")
