@@ -9,10 +9,10 @@ of the result. Big inputs are written with small generators instead of megabytes
 `{"$repeat": s, "times": n}`, `{"$concat": [...]}`, `{"$seq": template, ...}` (numbered
 lines), `{"$fill": value, "shape": [...]}` (nested lists), `{"$inputs": "x{i}", ...}` (an
 `at` object of many inputs). Optional: `settings` (overrides for the app that runs the case),
-`chunked` (send the body without Content-Length), `slow` (send part of the body, then stall),
-`within_s` (time bound, default 30 s; `slow` with `disconnect` closes the connection
-instead of stalling), and `known_adcore_bug` (an adcore defect: the case
-runs as xfail(strict=True) until adcore is fixed, and is skipped on the uvicorn pass).
+`chunked` (send the body without Content-Length), `slow` (send part of the body, then stall;
+with `disconnect`, close the connection instead), `within_s` (time bound, default 30 s), and
+`known_adcore_bug` (an adcore defect: the case runs as xfail(strict=True) on an app of its
+own until adcore is fixed, and is left out of the uvicorn pass).
 
 Every answer, whatever the case, must also be well formed: never a 5xx; an error is
 `application/problem+json` with `type` `/problems/<kind>`, `title`, `status`, `detail`, and a
