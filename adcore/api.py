@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from . import operations as ops
+from .builder import compile_budget
 from .codegen import CompiledFunction, compile_function
 from .cost import Estimate, estimate
 from .errors import LimitExceededError, ProgramError, RequestError
@@ -34,6 +35,7 @@ from .vmap import vmap
 OPERATIONS = ("evaluate", "gradient", "jacobian", "hessian", "hvp", "jvp", "vjp", "laplacian")
 DIAGONAL_CHUNK_ELEMENTS = 2**22  # per-chunk working set of a Hessian diagonal sweep
 HOT_CALLS = 3  # calls after which a kernel is worth fusing
+MAX_FUSION_SAMPLE_S = 1.0  # slower kernels are not re-run in the background to time fusion
 
 
 class KernelCache(Protocol):
@@ -91,25 +93,29 @@ class Kernel:
 
     def __call__(self, *args: np.ndarray) -> tuple[np.ndarray, ...]:
         self.calls += 1
-        if self.calls == HOT_CALLS and fusion_available():
-            self.fused = background().submit(self._fuse, args)
-        return self.compiled(*args)
+        start = time.perf_counter()
+        outputs = self.compiled(*args)
+        seconds = time.perf_counter() - start
+        if self.calls == HOT_CALLS and seconds < MAX_FUSION_SAMPLE_S and fusion_available():
+            self.fused = background().submit(self._fuse, args, 5 if seconds < 0.05 else 1)
+        return outputs
 
-    def _fuse(self, sample: tuple[np.ndarray, ...]) -> bool:
+    def _fuse(self, sample: tuple[np.ndarray, ...], repeats: int) -> bool:
         """Fuse, then keep whichever version runs these arguments faster: fusion saves
         passes over memory but can lose to numpy's own loops (broadcast operands, BLAS-sized
-        pieces), so we measure rather than guess."""
-        fused_plan, ufuncs = fuse(self.plan)
-        if not ufuncs:
+        pieces), so we measure rather than guess (briefly: heavy kernels get one timing)."""
+        fused_plan, loops = fuse(self.plan)
+        if not loops:
             return False
-        candidate = compile_function(fused_plan, ufuncs)
-        if _best_time(candidate, sample) < 0.9 * _best_time(self.compiled, sample):
+        candidate = compile_function(fused_plan, loops)
+        if _best_time(candidate, sample, repeats) < 0.9 * _best_time(self.compiled, sample,
+                                                                      repeats):
             self.compiled = candidate
             return True
         return False
 
 
-def _best_time(fn: CompiledFunction, args: tuple[np.ndarray, ...], repeats: int = 5) -> float:
+def _best_time(fn: CompiledFunction, args: tuple[np.ndarray, ...], repeats: int) -> float:
     fn(*args)  # first call: lazy numba and numpy setup
     best = float("inf")
     for _ in range(repeats):
@@ -217,7 +223,8 @@ class Program:
 
     def _build(self, request: Request) -> Kernel:
         try:
-            return self._plan(request)
+            with compile_budget(self.limits):
+                return self._plan(request)
         except LimitExceededError as err:
             raise self._with_alternatives(err, request) from None
 

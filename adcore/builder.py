@@ -2,16 +2,61 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import ProgramError, ShapeError, Span
-from .ir import Atom, Eqn, Function, Lit, Var
+from .errors import LimitExceededError, ProgramError, ShapeError, Span
+from .ir import MAX_RANK, Atom, Eqn, Function, Lit, Var
 from .limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
     from .primitives.registry import Primitive
+
+
+WORK_FACTOR = 4  # equations built while compiling one request, per allowed final equation
+
+
+@dataclass
+class CompileBudget:
+    """All equations built while compiling one request, across every transform's builder:
+    nested derivatives build many IRs, each under the IR limit, whose sum must be bounded
+    too, in count and in time."""
+
+    limit: int
+    deadline: float
+    built: int = 0
+
+    def charge(self, span: Span | None) -> None:
+        self.built += 1
+        if self.built > self.limit:
+            raise LimitExceededError(
+                f"compiling this request built {self.built} IR equations in all, over "
+                f"{WORK_FACTOR} x the limit max_ir_equations = {self.limit // WORK_FACTOR}",
+                span,
+                "differentiate fewer times, or use hvp / a Hessian diagonal",
+                limit="max_ir_equations", value=self.limit // WORK_FACTOR)
+        if self.built % 1024 == 0 and time.perf_counter() > self.deadline:
+            raise LimitExceededError("compiling this request took longer than the limit "
+                                     "max_seconds", span, "differentiate fewer times",
+                                     limit="max_seconds")
+
+
+_budget: ContextVar[CompileBudget | None] = ContextVar("nabla_compile_budget", default=None)
+
+
+@contextmanager
+def compile_budget(limits: Limits) -> Iterator[None]:
+    """Bound the total compile work of everything built inside the block."""
+    token = _budget.set(CompileBudget(WORK_FACTOR * limits.max_ir_equations,
+                                      time.perf_counter() + limits.max_seconds))
+    try:
+        yield
+    finally:
+        _budget.reset(token)
 
 
 class Builder:
@@ -30,6 +75,9 @@ class Builder:
             if err.span is None:
                 err.span = self.span
             raise
+        if out_type.ndim > MAX_RANK:
+            raise ShapeError(f"a result would have {out_type.ndim} axes; arrays have at most "
+                             f"{MAX_RANK}", self.span, "differentiate fewer axes at once")
         self.limits.check(
             "max_array_elements", out_type.size, self.limits.max_array_elements,
             f"an intermediate array of shape {out_type.shape} needs {out_type.size} elements",
@@ -37,6 +85,9 @@ class Builder:
         )
         out = Var(out_type)
         self.eqns.append(Eqn(prim, atoms, params, out, self.span))
+        budget = _budget.get()
+        if budget is not None:
+            budget.charge(self.span)
         self.limits.check(
             "max_ir_equations", len(self.eqns), self.limits.max_ir_equations,
             "the number of IR equations", self.span,

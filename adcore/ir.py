@@ -46,6 +46,21 @@ class ArrayType:
 
 
 SCALAR = ArrayType(())
+MAX_RANK = 64  # numpy's limit on the number of axes
+
+
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """numpy's broadcasting rule (right-aligned; equal sizes or 1), for any rank numpy
+    allows (np.broadcast_shapes stops at 32 axes); ValueError when shapes do not fit."""
+    rank = max((len(s) for s in shapes), default=0)
+    out = [1] * rank
+    for shape in shapes:
+        for i, n in enumerate(shape, start=rank - len(shape)):
+            if n != 1 and out[i] not in (1, n):
+                raise ValueError(f"shapes {shapes} do not broadcast")
+            if n != 1:
+                out[i] = n
+    return tuple(out)
 
 _fresh_ids = itertools.count()
 

@@ -25,6 +25,7 @@ from .primitives import elementwise as ew
 from .primitives import shape as sh
 from .resolve import Resolved
 
+HUGE_INTEGER = 2**62  # stands for any integer literal at least this large
 ARITHMETIC = {"+": ew.ADD, "-": ew.SUB, "*": ew.MUL, "/": ew.DIV}
 COMPARISONS = {"<": ew.LT, "<=": ew.LE, ">": ew.GT, ">=": ew.GE, "==": ew.EQ, "!=": ew.NE}
 FUNCTION_MAKERS = frozenset({"grad", "jacobian", "jacfwd", "jacrev", "hessian"})
@@ -346,9 +347,10 @@ def int_literal(node: ast.Expr) -> int:
     sign = 1
     if isinstance(node, ast.Unary):
         sign, node = (-1 if node.op == "-" else 1), node.operand
-    if isinstance(node, ast.Num) and math.isfinite(node.value) and node.value.is_integer() and (
-            abs(node.value) < 2**53):
-        return sign * int(node.value)
+    if isinstance(node, ast.Num) and (math.isinf(node.value) or node.value.is_integer()):
+        # Huge integers stay integers: the index, axis or size check then says what is
+        # wrong with them (out of range, over a limit).
+        return sign * (HUGE_INTEGER if abs(node.value) >= HUGE_INTEGER else int(node.value))
     raise SignatureError("this must be an integer literal, like 0 or -1", node.span,
                          "indices, axes and sizes are fixed when the program is compiled")
 

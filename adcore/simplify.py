@@ -10,7 +10,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .ir import ArrayType, Atom, Eqn, Function, Lit, Var, params_key, substitute
+from .ir import (
+    ArrayType,
+    Atom,
+    Eqn,
+    Function,
+    Lit,
+    Var,
+    broadcast_shapes,
+    params_key,
+    substitute,
+)
 from .primitives import elementwise as ew
 from .primitives import shape as sh
 from .structure import contract_identity
@@ -123,7 +133,7 @@ def _unbroadcast_operands(eqn: Eqn, producers: dict[Var, Eqn]) -> Eqn:
     for i, atom in enumerate(ins):
         source = _broadcast_source(atom, producers)
         others = [a.type.shape for j, a in enumerate(ins) if j != i]
-        if source is not atom and np.broadcast_shapes(source.type.shape, *others) == (
+        if source is not atom and broadcast_shapes(source.type.shape, *others) == (
                 eqn.out.type.shape):
             ins[i] = source
     return eqn if tuple(ins) == eqn.ins else Eqn(eqn.prim, tuple(ins), eqn.params, eqn.out,
@@ -136,7 +146,7 @@ def _hoist_broadcast(eqn: Eqn, producers: dict[Var, Eqn]) -> list[Eqn]:
     if not eqn.prim.elementwise or eqn.out.type.shape == ():
         return [eqn]
     sources = [_broadcast_source(a, producers) for a in eqn.ins]
-    small = tuple(np.broadcast_shapes(*(a.type.shape for a in sources)))
+    small = broadcast_shapes(*(a.type.shape for a in sources))
     if small == eqn.out.type.shape:
         return [eqn]
     out_shape = {"shape": eqn.out.type.shape}

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import special
 
 from ..builder import shape_error
-from ..ir import ArrayType, Atom, Lit, Params, Var
+from ..ir import ArrayType, Atom, Lit, Params, Var, broadcast_shapes
 from .registry import (
     JvpRule,
     Primitive,
@@ -36,7 +36,7 @@ Coefficient = Callable[["Builder", Atom, Var], Atom]
 
 def broadcast_shape(in_types: tuple[ArrayType, ...], params: Params) -> ArrayType:
     try:
-        shape = np.broadcast_shapes(*(t.shape for t in in_types))
+        shape = broadcast_shapes(*(t.shape for t in in_types))
     except ValueError:
         shapes = " and ".join(str(t.shape) for t in in_types)
         raise shape_error(f"shapes {shapes} do not broadcast together",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..builder import shape_error
-from ..ir import ArrayType, Atom, Lit, Params, Var
+from ..ir import ArrayType, Atom, Lit, Params, Var, broadcast_shapes
 from .elementwise import align_batched
 from .registry import Cost, Primitive, no_jvp, register
 
@@ -63,7 +63,7 @@ RESHAPE = _linear_unary(
 def _broadcast_shape(in_types, params):
     (x,) = in_types
     try:
-        np.broadcast_shapes(x.shape, params["shape"])
+        broadcast_shapes(x.shape, params["shape"])
     except ValueError:
         raise shape_error(f"cannot broadcast shape {x.shape} to {params['shape']}") from None
     if len(params["shape"]) < x.ndim:
@@ -176,8 +176,13 @@ def index_source(index: Index) -> str:
 
 def _getitem_shape(in_types, params):
     (x,) = in_types
-    return ArrayType(np.empty(x.shape, dtype=bool)[to_numpy_index(params["index"])].shape,
-                     x.dtype)
+    shape: list[int] = []
+    for item, n in zip(params["index"], x.shape):
+        if not isinstance(item, int):  # a slice keeps its axis with the slice's length
+            start, stop, step = item
+            end = stop if stop is not None else (n if step > 0 else -1)
+            shape.append(len(range(start, min(end, n), step)))
+    return ArrayType(tuple(shape) + x.shape[len(params["index"]):], x.dtype)
 
 
 def _batched_index(params: Params) -> dict:
