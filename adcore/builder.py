@@ -78,21 +78,25 @@ class Builder:
         if out_type.ndim > MAX_RANK:
             raise ShapeError(f"a result would have {out_type.ndim} axes; arrays have at most "
                              f"{MAX_RANK}", self.span, "differentiate fewer axes at once")
-        self.limits.check(
-            "max_array_elements", out_type.size, self.limits.max_array_elements,
-            f"an intermediate array of shape {out_type.shape} needs {out_type.size} elements",
-            self.span, "use smaller inputs or a smaller batch",
-        )
+        size = out_type.size
+        if size > self.limits.max_array_elements:  # (the message is built only on failure)
+            self.limits.check(
+                "max_array_elements", size, self.limits.max_array_elements,
+                f"an intermediate array of shape {out_type.shape} needs {size} elements",
+                self.span, "use smaller inputs or a smaller batch",
+            )
         out = Var(out_type)
         self.eqns.append(Eqn(prim, atoms, params, out, self.span))
         budget = _budget.get()
         if budget is not None:
             budget.charge(self.span)
-        self.limits.check(
-            "max_ir_equations", len(self.eqns), self.limits.max_ir_equations,
-            "the number of IR equations", self.span,
-            "differentiate fewer times, or use hvp / a Hessian diagonal instead of full Hessians",
-        )
+        if len(self.eqns) > self.limits.max_ir_equations:
+            self.limits.check(
+                "max_ir_equations", len(self.eqns), self.limits.max_ir_equations,
+                "the number of IR equations", self.span,
+                "differentiate fewer times, or use hvp / a Hessian diagonal instead of full "
+                "Hessians",
+            )
         return out
 
     def emit(self, eqn: Eqn, ins: tuple[Atom, ...]) -> Var:
