@@ -225,7 +225,8 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppCache]:
     cache.close()
 
 
-def asgi_request(client: Any, case: dict[str, Any]) -> tuple[int, Any, bytes]:
+def send_case(client: Any, case: dict[str, Any]) -> tuple[int, Any, bytes]:
+    """One corpus request through a TestClient or an httpx.Client (same interface)."""
     body = body_of(case)
     headers = headers_of(case, body)
     content: Any = body
@@ -309,7 +310,7 @@ def run_asgi(apps: AppCache, case: dict[str, Any]) -> None:
     if "slow" in case:
         status, headers, content = asyncio.run(asgi_slow(client.app, case))
     else:
-        status, headers, content = asgi_request(client, case)
+        status, headers, content = send_case(client, case)
     elapsed = time.monotonic() - start
     check_answer(case, status, headers, content)
     assert elapsed < case.get("within_s", DEFAULT_WITHIN_S), f"{case['id']}: {elapsed:.1f} s"
@@ -454,21 +455,6 @@ def _unchunk(data: bytes) -> bytes:
     return out
 
 
-def network_request(client: httpx.Client, case: dict[str, Any]) -> tuple[int, Any, bytes]:
-    body = body_of(case)
-    headers = headers_of(case, body)
-    content: Any = body
-    if case.get("chunked") and body is not None:
-        content = iter([body[: len(body) // 2], body[len(body) // 2:]])
-    for _ in range(RETRY_503):
-        response = client.request(case["method"], case["path"], content=content,
-                                  headers=headers)
-        if response.status_code != 503 or case["expect"]["status"] == 503:
-            break
-        time.sleep(0.25)
-    return response.status_code, response.headers, response.content
-
-
 # Garbage below HTTP: uvicorn itself refuses these (a plain 400, or a closed connection)
 # before the app sees anything. The server must survive them all.
 RAW_GARBAGE = [
@@ -516,7 +502,7 @@ def test_the_corpus_against_a_real_uvicorn(tmp_path: Path) -> None:
                         if "slow" in case:
                             answer = asyncio.run(network_slow(base, case))
                         else:
-                            answer = network_request(client, case)
+                            answer = send_case(client, case)
                         if answer is not None:
                             check_answer(case, *answer)
                         elapsed = time.monotonic() - start
