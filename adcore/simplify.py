@@ -91,6 +91,29 @@ def _accumulate_scatter(eqn: Eqn, producers: dict[Var, Eqn]) -> Eqn:
     return eqn
 
 
+def _factor_out_of_sum(eqn: Eqn, producers: dict[Var, Eqn]) -> list[Eqn]:
+    """sum(x * c, axes) -> sum(x, axes) * c when c is constant along those axes (a row
+    scale in a per-row sum): one pass over x instead of a full-size product and a sum."""
+    product = producers.get(eqn.ins[0]) if eqn.prim is sh.REDUCE_SUM and isinstance(
+        eqn.ins[0], Var) else None
+    if product is None or product.prim not in (ew.MUL, ew.SMUL):
+        return [eqn]
+    axes, full = eqn.params["axes"], product.out.type.shape
+    for x, c in (product.ins, product.ins[::-1]):
+        aligned = (1,) * (len(full) - c.type.ndim) + c.type.shape
+        if x.type.shape != full or any(aligned[a] != 1 for a in axes):
+            continue
+        summed = Var(eqn.out.type)
+        kept = tuple(n for i, n in enumerate(aligned) if i not in axes)
+        parts = [Eqn(sh.REDUCE_SUM, (x,), {"axes": axes}, summed, eqn.span)]
+        if kept != c.type.shape:
+            scale = Var(ArrayType(kept))
+            parts.append(Eqn(sh.RESHAPE, (c,), {"shape": kept}, scale, eqn.span))
+            c = scale
+        return [*parts, Eqn(product.prim, (summed, c), {}, eqn.out, eqn.span)]
+    return [eqn]
+
+
 def _double_negation(eqn: Eqn, producers: dict[Var, Eqn]) -> Atom | None:
     # -(-x) -> x
     if eqn.prim is not ew.NEG or not isinstance(eqn.ins[0], Var):
@@ -189,6 +212,8 @@ def simplify(fn: Function) -> Function:
             hoisted = _expand_power(eqn)
         if hoisted == [eqn]:
             hoisted = contract_identity(eqn, producers)
+        if hoisted == [eqn]:
+            hoisted = _factor_out_of_sum(eqn, producers)
         if len(hoisted) > 1 or hoisted[0] is not eqn:
             for part in hoisted:
                 add(part)
