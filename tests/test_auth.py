@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from service.auth import AccessControl, RateLimiter, presented_key
 from service.main import create_app
 from service.settings import ConfigurationError, Settings
-from tests.test_hostile_corpus import uvicorn_server
+from tests.servers import uvicorn_server
 
 KEYS = ["k3y-one-0123456789abcdef", "k3y-two-fedcba9876543210"]
 DIGESTS = ",".join(f"sha256:{hashlib.sha256(key.encode()).hexdigest()}" for key in KEYS)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.test_hostile_corpus import ROOT, five_hundreds, uvicorn_server
+from tests.servers import ROOT, uvicorn_server
+from tests.test_hostile_corpus import five_hundreds
 
 KILL_TRIALS = int(os.environ.get("NABLA_KILL_TRIALS", "3"))  # CI: 3; more by hand
 CLIENTS = 4

@@ -19,7 +19,8 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis import checks
 
-from tests.test_hostile_corpus import five_hundreds, uvicorn_server
+from tests.servers import uvicorn_server
+from tests.test_hostile_corpus import five_hundreds
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 MAX_EXAMPLES = 120  # per operation: 15 operations, about 3,000 requests

@@ -3,11 +3,6 @@ works against the real server (registration, fallback to inline text, errors).""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,52 +12,17 @@ import numpy as np
 import pytest
 
 from service.client import Client, ProblemError
+from tests.servers import uvicorn_server
 
 ROOT = Path(__file__).resolve().parent.parent
 ROSENBROCK = "sum(100*(x[1:]-x[:-1]^2)^2 + (1-x[:-1])^2)"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def uvicorn(data_dir: Path) -> Iterator[str]:
     """A server on a free loopback port and `data_dir`; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, "NABLA_DATA_DIR": str(data_dir), "NABLA_MAX_CONCURRENT": "4"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "service.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, process)
+    with uvicorn_server(data_dir, {"max_concurrent": 4}) as (base, _):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(20)
-
-
-def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            raise AssertionError(f"uvicorn exited with {process.returncode}:\n{output}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("uvicorn never became healthy")
 
 
 def test_registered_ids_survive_a_restart(tmp_path: Path) -> None:
