@@ -1,15 +1,17 @@
 """Derivative functions as compositions of jvp, vjp and vmap, shared by the in-language
 `grad`/`jacobian`/`hessian`/`jvp`/`hvp` and by the operations of SPEC §3.
 
-Every function here maps a `Function` to a new `Function` of the same inputs; `wrt` lists
-the indices of the inputs to differentiate. Jacobian blocks come out in row-major order over
-(output, wrt input), each block of shape output shape + input shape.
+Every function here maps a `Function` to a new `Function` of the same inputs; `wrt` is the
+set of indices of the inputs to differentiate: however it is ordered, tangents, cotangents
+and blocks follow the inputs' order (as `jvp` and `vjp` do). Jacobian blocks come out in
+row-major order over (output, wrt input), each block of shape output shape + input shape.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TypeVar
 
 from .builder import Builder
 from .ir import ArrayType, Atom, Function, Lit, Var, substitute
@@ -20,6 +22,7 @@ from .simplify import simplify
 from .transpose import vjp
 from .vmap import vmap
 
+T = TypeVar("T")
 ALL = (0, None, 1)  # the full slice, in getitem's normalized form
 
 
@@ -37,6 +40,12 @@ def fresh_inputs(fn: Function) -> list[Var]:
 
 def mask(fn: Function, wrt: Sequence[int]) -> list[bool]:
     return [i in wrt for i in range(len(fn.inputs))]
+
+
+def selected(xs: Sequence[T], wrt: Sequence[int]) -> list[T]:
+    """The differentiated ones among xs, in the inputs' order (the order of jvp's tangents
+    and vjp's cotangents), whatever the order of `wrt`."""
+    return [x for i, x in enumerate(xs) if i in wrt]
 
 
 def select_outputs(fn: Function, keep: Sequence[int]) -> Function:
@@ -93,7 +102,7 @@ def value_and_grad(fn: Function, wrt: Sequence[int], limits: Limits = DEFAULT_LI
 def jacfwd(fn: Function, wrt: Sequence[int], limits: Limits = DEFAULT_LIMITS) -> Function:
     """Outputs: fn's outputs, then the Jacobian blocks, one forward pass vectorized over the
     input basis."""
-    in_shapes = [fn.inputs[i].type.shape for i in wrt]
+    in_shapes = [x.type.shape for x in selected(fn.inputs, wrt)]
     n = sum(math.prod(s) for s in in_shapes)
     pushforward = jvp(fn, mask(fn, wrt), limits)
     batched = [False] * len(fn.inputs) + [True] * len(wrt)
@@ -161,7 +170,7 @@ def hvp(fn: Function, wrt: Sequence[int], limits: Limits = DEFAULT_LIMITS) -> Fu
     pushforward = jvp(first, mask(first, wrt), limits)
     b = Builder(limits)
     xs = fresh_inputs(fn)
-    vs = [Var(xs[i].type) for i in wrt]
+    vs = [Var(x.type) for x in selected(xs, wrt)]
     outs = inline(b, pushforward, [*xs, *vs])
     values = inline(b, fn, xs)
     return simplify(b.function(xs + vs, values + outs[len(first.outputs):], fn.names))
@@ -176,7 +185,7 @@ def second_directional(fn: Function, wrt: Sequence[int], limits: Limits = DEFAUL
     second = jvp(first, mask(first, wrt), limits)  # along x only: the tangent input is fixed
     b = Builder(limits)
     xs = fresh_inputs(fn)
-    ts = [Var(xs[i].type) for i in wrt]
+    ts = [Var(x.type) for x in selected(xs, wrt)]
     outs = inline(b, second, [*xs, *ts, *ts])
     curvature = outs[-len(fn.outputs):]
     return simplify(b.function(xs + ts, curvature, fn.names))
@@ -189,7 +198,7 @@ def hessian_diagonal_rows(fn: Function, wrt: Sequence[int], chunk: int,
     curvature = second_directional(fn, wrt, limits)
     batched = [False] * len(fn.inputs) + [True] * len(wrt)
     mapped = vmap(curvature, batched, chunk, limits)
-    in_shapes = [fn.inputs[i].type.shape for i in wrt]
+    in_shapes = [x.type.shape for x in selected(fn.inputs, wrt)]
     n = sum(math.prod(s) for s in in_shapes)
     b = Builder(limits)
     xs = fresh_inputs(fn)

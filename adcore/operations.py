@@ -59,19 +59,19 @@ def evaluate(fn: Function, wrt: Sequence[int], limits: Limits) -> Operation:
 
 def gradient(fn: Function, wrt: Sequence[int], limits: Limits, span: Span | None) -> Operation:
     require_scalar(fn, "gradient", span)
-    names = [fn.names[i] for i in wrt]
+    names = d.selected(fn.names, wrt)
     return Operation(d.value_and_grad(fn, wrt, limits),
                      lambda out: {"value": out[0], "gradient": _named(names, out[1:])})
 
 
 def jacobian(fn: Function, wrt: Sequence[int], limits: Limits, mode: str) -> Operation:
-    names = [fn.names[i] for i in wrt]
+    names = d.selected(fn.names, wrt)
     return Operation(d.jacobian(fn, wrt, mode, limits),
                      lambda out: {"value": out[0], "jacobian": _named(names, out[1:])})
 
 
 def hessian(fn: Function, wrt: Sequence[int], limits: Limits) -> Operation:
-    names = [fn.names[i] for i in wrt]
+    names = d.selected(fn.names, wrt)
     k = len(names)
 
     def assemble(out: Outputs) -> dict:
@@ -85,21 +85,21 @@ def hessian(fn: Function, wrt: Sequence[int], limits: Limits) -> Operation:
 
 def hvp(fn: Function, wrt: Sequence[int], limits: Limits, span: Span | None) -> Operation:
     require_scalar(fn, "hvp", span)
-    names = [fn.names[i] for i in wrt]
+    names = d.selected(fn.names, wrt)
     return Operation(d.hvp(fn, wrt, limits),
                      lambda out: {"value": out[0], "hvp": _named(names, out[1:])},
                      tuple(f"v:{n}" for n in names))
 
 
 def jvp_operation(fn: Function, wrt: Sequence[int], limits: Limits) -> Operation:
-    names = [fn.names[i] for i in wrt]
+    names = d.selected(fn.names, wrt)
     pushforward = simplify(jvp(fn, d.mask(fn, wrt), limits))
     return Operation(pushforward, lambda out: {"value": out[0], "jvp": out[1]},
                      tuple(f"v:{n}" for n in names))
 
 
 def vjp_operation(fn: Function, wrt: Sequence[int], limits: Limits) -> Operation:
-    names = [fn.names[i] for i in wrt]
+    names = d.selected(fn.names, wrt)
     pullback = simplify(vjp(fn, d.mask(fn, wrt), limits))
     return Operation(pullback, lambda out: {"value": out[0], "vjp": _named(names, out[1:])},
                      ("u",))

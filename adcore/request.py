@@ -105,6 +105,10 @@ def _names(given: Sequence[str] | None, inputs: tuple[str, ...], what: str) -> t
     return names
 
 
+def _in_input_order(names: tuple[str, ...], inputs: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(name for name in inputs if name in names)
+
+
 def prepare(inputs: tuple[str, ...], operation: str, at: Mapping[str, Any],
             wrt: Sequence[str] | None, batch: Sequence[str] | None, v: Mapping[str, Any] | None,
             u: Any, mode: str, diagonal: bool) -> Request:
@@ -120,7 +124,7 @@ def prepare(inputs: tuple[str, ...], operation: str, at: Mapping[str, Any],
     if mode not in MODES:
         raise RequestError(f"mode must be one of {', '.join(MODES)}, not '{mode}'")
     arrays = {name: to_array(at[name], f"input '{name}'") for name in inputs}
-    batch_names = _names(batch, inputs, "batch")
+    batch_names = _in_input_order(_names(batch, inputs, "batch"), inputs)
     size = None
     for name in batch_names:
         shape = arrays[name].shape
@@ -132,7 +136,9 @@ def prepare(inputs: tuple[str, ...], operation: str, at: Mapping[str, Any],
         size = shape[0]
     types = tuple(ArrayType(arrays[n].shape[1:] if n in batch_names else arrays[n].shape)
                   for n in inputs)
-    wrt_names = inputs if wrt is None else _names(wrt, inputs, "wrt")
+    # Canonical order (the inputs'): results are keyed by name, so the order in which `wrt`
+    # lists names must not matter, and one kernel serves every spelling of the same set.
+    wrt_names = inputs if wrt is None else _in_input_order(_names(wrt, inputs, "wrt"), inputs)
     if operation != "evaluate" and not wrt_names:
         raise RequestError("there is nothing to differentiate: " + (
             "wrt is empty" if inputs else "the program has no inputs"),
