@@ -18,6 +18,11 @@ class Num:
     text: str
     span: Span
 
+    @property
+    def is_integer_literal(self) -> bool:
+        """Digits only: the spelling integer arguments (indices, axes, sizes) must have."""
+        return self.text.isascii() and self.text.isdigit()
+
 
 @dataclass(frozen=True)
 class Name:

@@ -46,6 +46,8 @@ UNARY = {
 BINARY = {"atan2": ew.ATAN2, "maximum": ew.MAXIMUM, "minimum": ew.MINIMUM, "pow": ew.POW}
 CONSTANTS = {"pi": math.pi, "e": math.e}
 DERIVATIVES = frozenset({"grad", "jacobian", "jacfwd", "jacrev", "hessian", "jvp", "hvp"})
+FUNCTION_MAKERS = frozenset({"grad", "jacobian", "jacfwd", "jacrev", "hessian"})  # f -> f'
+
 
 
 def normalize_axis(axis: int, ndim: int) -> int:

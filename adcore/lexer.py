@@ -11,6 +11,7 @@ instead of raising it, so the parser can first report an earlier token that cann
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -96,6 +97,9 @@ def iter_tokens(source: str) -> Iterator[Token | LexError]:
             if end < len(source) and _NAME_CHAR.match(source, end):
                 yield _glued_number(source, end)
                 return
+            if math.isinf(float(text)):
+                yield _overflowing_number(text, Span(pos, end))
+                return
             yield Token(NUM, text, Span(pos, end))
         elif kind == "newline" and depth == 0:
             yield Token(NEWLINE, text, Span(pos, match.end()))
@@ -140,3 +144,11 @@ def _glued_number(source: str, pos: int) -> LexError:
     return LexError(
         f"a number cannot be followed directly by '{ch}'", Span(pos, pos + 1),
         "write multiplication explicitly, e.g. 2 * x; an exponent needs digits, e.g. 1e-3")
+
+
+def _overflowing_number(text: str, span: Span) -> LexError:
+    # A literal beyond float64 (1e999, hundreds of digits) would silently be infinity: almost
+    # always a typo, so it is refused where it is written.
+    shown = text if len(text) <= 24 else f"{text[:12]}...{text[-6:]} ({len(text)} characters)"
+    return LexError(f"the number {shown} is too large for a float64", span,
+                    "literals must be finite, at most about 1.8e308 in magnitude")

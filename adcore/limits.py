@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from .errors import LimitExceededError, Span
@@ -27,6 +28,20 @@ class Limits:
                 limit=name,
                 value=limit,
             )
+
+
+FRAMES_PER_LEVEL = 16  # the deepest walker (lowering a call in a call) uses about 12
+MAX_RECURSION = 100_000
+
+
+def ensure_recursion_room(limits: Limits) -> None:
+    """Raise Python's recursion limit so that the walkers (parser, resolver, lowering,
+    unparse) fit a tree of `max_depth` levels. Pure-Python calls do not use the C stack on
+    CPython 3.11+, so a higher limit is safe; it is only ever raised (it is process-wide and
+    other threads may be deep in a walk)."""
+    needed = min(MAX_RECURSION, 1000 + FRAMES_PER_LEVEL * limits.max_depth)
+    if sys.getrecursionlimit() < needed:
+        sys.setrecursionlimit(needed)
 
 
 DEFAULT_LIMITS = Limits()

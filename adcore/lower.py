@@ -9,7 +9,6 @@ variables of the trace, so the inner derivative holds them fixed (no perturbatio
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from . import ast
 from . import derivatives as d
 from .builder import Builder
-from .builtins import BUILTINS, CONSTANTS, Builtin, matmul, stack
+from .builtins import BUILTINS, CONSTANTS, FUNCTION_MAKERS, Builtin, matmul, stack
 from .errors import ProgramError, ShapeError, SignatureError, Span
 from .ir import ArrayType, Atom, Function, Lit, Var
 from .limits import DEFAULT_LIMITS, Limits
@@ -28,7 +27,6 @@ from .resolve import Resolved
 HUGE_INTEGER = 2**62  # stands for any integer literal at least this large
 ARITHMETIC = {"+": ew.ADD, "-": ew.SUB, "*": ew.MUL, "/": ew.DIV}
 COMPARISONS = {"<": ew.LT, "<=": ew.LE, ">": ew.GT, ">=": ew.GE, "==": ew.EQ, "!=": ew.NE}
-FUNCTION_MAKERS = frozenset({"grad", "jacobian", "jacfwd", "jacrev", "hessian"})
 
 
 class FunctionValue:
@@ -173,11 +171,8 @@ class Lowerer:
                     return b.bind(COMPARISONS[op], x, y)
                 case ast.Call():
                     return self.call(b, node, env)
-                case ast.Index(value=value, items=items):
-                    return self.index(b, self.array(b, value, env), items, node.span)
-                case ast.Transpose(value=value):
-                    x = self.array(b, value, env)
-                    return b.bind(sh.TRANSPOSE, x, perm=tuple(reversed(range(x.type.ndim))))
+                case ast.Index() | ast.Transpose():
+                    return self.postfix(b, node, env)
                 case ast.ArrayLit(elements=elements):
                     return stack(b, [self.array(b, e, env) for e in elements])
         raise AssertionError(f"unknown node {node!r}")
@@ -202,11 +197,29 @@ class Lowerer:
                     acc = b.bind(ARITHMETIC[link.op], acc, operand)
         return acc
 
+    def postfix(self, b: Builder, node: ast.Index | ast.Transpose, env: Env) -> Atom:
+        """`x[0][1:].T`: a postfix chain is applied in a loop, innermost first, so its length
+        is bounded by the program's size, not by the nesting limit."""
+        chain: list[ast.Index | ast.Transpose] = []
+        base: ast.Expr = node
+        while isinstance(base, (ast.Index, ast.Transpose)):
+            chain.append(base)
+            base = base.value
+        x = self.array(b, base, env)
+        for link in reversed(chain):
+            with b.at(link.span), _pointing(link.span):
+                if isinstance(link, ast.Index):
+                    x = self.index(b, x, link.items, link.span)
+                else:
+                    x = b.bind(sh.TRANSPOSE, x, perm=tuple(reversed(range(x.type.ndim))))
+        return x
+
     def index(self, b: Builder, x: Atom, items: Sequence[ast.Expr | ast.Slice], span: Span
               ) -> Atom:
         shape = x.type.shape
         if len(items) > len(shape):
-            raise ShapeError(f"{len(items)} indices for an array of shape {shape}", span)
+            raise ShapeError(f"too many indices ({len(items)} indices for an array of shape "
+                             f"{shape})", span, "each index takes one axis")
         index: list[int | tuple[int, int | None, int]] = []
         for n, item in zip(shape, items):
             if isinstance(item, ast.Slice):
@@ -347,12 +360,13 @@ def int_literal(node: ast.Expr) -> int:
     sign = 1
     if isinstance(node, ast.Unary):
         sign, node = (-1 if node.op == "-" else 1), node.operand
-    if isinstance(node, ast.Num) and (math.isinf(node.value) or node.value.is_integer()):
+    if isinstance(node, ast.Num) and node.is_integer_literal:
         # Huge integers stay integers: the index, axis or size check then says what is
         # wrong with them (out of range, over a limit).
-        return sign * (HUGE_INTEGER if abs(node.value) >= HUGE_INTEGER else int(node.value))
+        return sign * min(int(node.text), HUGE_INTEGER)
     raise SignatureError("this must be an integer literal, like 0 or -1", node.span,
-                         "indices, axes and sizes are fixed when the program is compiled")
+                         "indices, axes and sizes are fixed when the program is compiled; "
+                         "write digits only (2, not 2.0 or 2e0)")
 
 
 def lower(resolved: Resolved, input_types: Mapping[str, ArrayType],

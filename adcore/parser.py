@@ -16,13 +16,15 @@ head only); any other `=` is an error at that `=`. Decisions: a function definit
 parameter lists, argument lists, array literals and index lists (`x[0,]` is `x[0]`); keyword
 arguments come after positional ones; only a name or a call (`grad(f)(x)`) can be called.
 
-Nesting limit: every node gets a height (leaves 0). Parentheses, brackets, argument and index
-lists, each unary prefix, each `^`, each postfix operation and each Chain or Compare add one.
-A height over `limits.max_depth` is a `limit` error at the token that adds the excess level,
-so every tree the parser returns is at most `max_depth + 1` nodes deep (counting the
-definition). The parser itself recurses only into brackets and argument lists, at most three
-Python frames per level, and raises before recursing past the limit; unary prefixes, power
-chains and operator chains are loops.
+Nesting limit: every node gets a height (leaves 0). Parentheses, array literals, argument
+lists, index lists, each unary prefix, each `^` and each Chain or Compare add one; a chain of
+postfix operations does not (`x[0][1].T` is as deep as its deepest index list), since every
+walker follows such chains in a loop, so `x[0][0]...[0]` on a vector is the shape error it is,
+whatever its length. A height over `limits.max_depth` is a `limit` error at the token that
+adds the excess level: `max_depth` levels are allowed (`sum(` + 255 `(` + `x` + 256 `)`),
+one more is not. The parser itself recurses only into brackets and argument lists, at most
+four Python frames per level, and raises before recursing past the limit; unary prefixes,
+power chains, operator chains and postfix chains are loops.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import NamedTuple, NoReturn
 from . import ast
 from .errors import LexError, LimitExceededError, ParseError, Span
 from .lexer import EOF, NAME, NEWLINE, NUM, Token, iter_tokens
-from .limits import DEFAULT_LIMITS, Limits
+from .limits import DEFAULT_LIMITS, Limits, ensure_recursion_room
 
 _COMPARE = frozenset({"<", "<=", ">", ">=", "==", "!="})
 _ADD = frozenset({"+", "-"})
@@ -59,6 +61,7 @@ def parse(source: str, limits: Limits = DEFAULT_LIMITS) -> ast.Program:
             f"max_program_chars = {limits.max_program_chars}",
             None, "shorten the program", limit="max_program_chars",
             value=limits.max_program_chars)
+    ensure_recursion_room(limits)
     parser = _Parser(source, iter_tokens(source), limits.max_depth)
     try:
         return parser.program()
@@ -396,7 +399,6 @@ class _Parser:
                 node, height = self._index(node, height, depth)
             elif tok.kind == ".T":
                 self._pos += 1
-                height = self._check_depth(height + 1, tok)
                 node = ast.Transpose(node, tok.span)
             else:
                 return node, height
@@ -404,7 +406,7 @@ class _Parser:
     def _call(self, func: ast.Expr, func_height: int, callee: Span,
               depth: int) -> tuple[ast.Expr, int]:
         opener = self._advance()
-        self._check_depth(depth + 2, opener)  # the Call, then its arguments
+        self._check_depth(depth + 1, opener)
         args: list[ast.Expr] = []
         keywords: list[ast.Keyword] = []
         seen: set[str] = set()
@@ -419,33 +421,33 @@ class _Parser:
                     self._fail(f"keyword argument '{tok.text}' is repeated", tok)
                 seen.add(tok.text)
                 self._pos += 2
-                item = self._expr(depth + 2)
+                item = self._expr(depth + 1)
                 keywords.append(ast.Keyword(tok.text, item.node, tok.span))
             else:
                 if keywords:
                     self._fail("a positional argument cannot follow a keyword argument", tok,
                                "put keyword arguments such as axis=0 last")
-                item = self._expr(depth + 2)
+                item = self._expr(depth + 1)
                 args.append(item.node)
             height = max(height, item.height)
             more = self._after_item(opener)
-        height = self._check_depth(1 + max(func_height, height + 1), opener)
+        height = self._check_depth(1 + max(func_height, height), opener)
         return ast.Call(func, tuple(args), tuple(keywords), callee), height
 
     def _index(self, value: ast.Expr, value_height: int, depth: int) -> tuple[ast.Expr, int]:
         opener = self._advance()
-        self._check_depth(depth + 2, opener)  # the Index, then its items
+        self._check_depth(depth + 1, opener)
         if self._peek().kind == "]":
             self._fail("an index needs at least one item", self._peek())
         items: list[ast.Expr | ast.Slice] = []
         height = 0
         while True:
-            item, item_height = self._index_item(depth + 2)
+            item, item_height = self._index_item(depth + 1)
             items.append(item)
             height = max(height, item_height)
             if not self._after_item(opener):
                 break
-        height = self._check_depth(1 + max(value_height, height + 1), opener)
+        height = max(value_height, self._check_depth(height + 1, opener))
         return ast.Index(value, tuple(items), opener.span), height
 
     def _index_item(self, depth: int) -> tuple[ast.Expr | ast.Slice, int]:

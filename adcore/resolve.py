@@ -7,8 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import ast
-from .builtins import BUILTINS, CONSTANTS, DERIVATIVES
+from .builtins import BUILTINS, CONSTANTS, DERIVATIVES, FUNCTION_MAKERS
 from .errors import SignatureError, UnboundNameError
+
+Role = str
+VALUE, FUNCTION, RESULT = "value", "function", "result"  # RESULT: a value, the program's
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class _Resolver:
     def run(self) -> Resolved:
         for definition in self.program.definitions:
             self._define(definition)
-        self._walk(self.program.result, frozenset(), None)
+        self._walk(self.program.result, frozenset(), None, RESULT)
         return Resolved(self.program, tuple(self.inputs))
 
     def _define(self, d: ast.FuncDef | ast.ConstDef) -> None:
@@ -77,21 +80,55 @@ class _Resolver:
             self._walk(d.value, frozenset(), d.name)
         self.defined[d.name] = d
 
-    def _walk(self, node: ast.Expr, params: frozenset[str], current: str | None) -> None:
-        stack = [node]
+    def _walk(self, node: ast.Expr, params: frozenset[str], current: str | None,
+              role: Role = VALUE) -> None:
+        """Checks every name in source order, and that functions and arrays each stand where
+        they belong: decidable from names alone, so these errors come before any input is
+        looked at."""
+        stack = [(node, role)]
         while stack:  # source order: pop the first child next
-            expr = stack.pop()
-            if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
-                self._check_called(expr.func, params, current)
-                kids = children(expr)[1:]
+            expr, want = stack.pop()
+            if isinstance(expr, ast.Call):
+                kids = self._call(expr, params, current)
+                self._expect(want, expr, FUNCTION if _makes_function(expr) else VALUE)
+            elif isinstance(expr, ast.Name):
+                kids = []
+                if want == FUNCTION:
+                    self._check_called(expr, params, current, argument=True)
+                else:
+                    self._check_value(expr, params, current, want)
             else:
-                if isinstance(expr, ast.Name):
-                    self._check_value(expr, params, current)
-                kids = children(expr)
+                kids = [(kid, VALUE) for kid in children(expr)]
+                self._expect(want, expr, VALUE)
             stack.extend(reversed(kids))
 
-    def _check_called(self, name: ast.Name, params: frozenset[str], current: str | None
-                      ) -> None:
+    def _call(self, call: ast.Call, params: frozenset[str], current: str | None
+              ) -> list[tuple[ast.Expr, Role]]:
+        """The call's parts to walk, each with the role it must play."""
+        parts: list[tuple[ast.Expr, Role]] = [(a, VALUE) for a in call.args]
+        parts += [(k.value, VALUE) for k in call.keywords]
+        func = call.func
+        if not isinstance(func, ast.Name):
+            return [(func, FUNCTION), *parts]  # grad(f)(x): the callee is itself a call
+        self._check_called(func, params, current)
+        if func.id in DERIVATIVES and parts:
+            parts[0] = (call.args[0], FUNCTION)  # grad(f), jvp(f, x, v): f is a function
+        return parts
+
+    def _expect(self, want: Role, expr: ast.Expr, got: Role) -> None:
+        if got == FUNCTION and want != FUNCTION:
+            name = _function_name(expr)
+            if want == RESULT:
+                raise SignatureError(f"the program's result is the function {name}, not an "
+                                     "array", expr.span, f"call it: {name}(...)")
+            raise SignatureError(f"the function {name} is used as a value", expr.span,
+                                 f"call it: {name}(...)")
+        if got == VALUE and want == FUNCTION:
+            raise SignatureError("expected a function here, not an array", expr.span,
+                                 "pass a function's name, like grad(f)")
+
+    def _check_called(self, name: ast.Name, params: frozenset[str], current: str | None,
+                      argument: bool = False) -> None:
         n = name.id
         if n in params:
             raise SignatureError(f"'{n}' is an array parameter, not a function", name.span)
@@ -105,21 +142,44 @@ class _Resolver:
         if n in self.later:
             raise UnboundNameError(f"'{n}' is called before its definition", name.span,
                                    "definitions must come before their use")
-        raise UnboundNameError(f"unknown function '{n}'", name.span,
-                               "see the README for the list of builtins")
+        message = f"'{n}' is not a function" if argument else f"unknown function '{n}'"
+        if n in self.inputs:
+            message += " (it is an input of the program)"
+        raise UnboundNameError(message, name.span, self._functions_hint())
 
-    def _check_value(self, name: ast.Name, params: frozenset[str], current: str | None
-                     ) -> None:
+    def _functions_hint(self) -> str:
+        functions = [n for n, d in self.defined.items() if isinstance(d, ast.FuncDef)]
+        if functions:
+            return f"the functions defined above: {', '.join(functions)}; or a builtin"
+        return "define it first, like f(y) = ..., or use a builtin (see the README)"
+
+    def _check_value(self, name: ast.Name, params: frozenset[str], current: str | None,
+                     want: Role) -> None:
         n = name.id
-        if n in params or n in self.defined or n in CONSTANTS or n in BUILTINS or (
-                n in DERIVATIVES):
-            return  # functions used as values are checked when lowering, with their use
+        if n in params or n in CONSTANTS or isinstance(self.defined.get(n), ast.ConstDef):
+            return
+        if n in self.defined or n in BUILTINS or n in DERIVATIVES:
+            self._expect(want, name, FUNCTION)
         if n == current:
             raise UnboundNameError(f"'{n}' is used in its own definition", name.span)
         if n in self.later:
             raise UnboundNameError(f"'{n}' is used before its definition", name.span,
                                    "definitions must come before their use")
         self.inputs.setdefault(n)
+
+
+def _makes_function(call: ast.Call) -> bool:
+    return isinstance(call.func, ast.Name) and call.func.id in FUNCTION_MAKERS
+
+
+def _function_name(expr: ast.Expr) -> str:
+    """How a function-valued expression is named in messages: f, sin, grad(f)."""
+    if isinstance(expr, ast.Name):
+        return expr.id
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
+        inner = _function_name(expr.args[0]) if expr.args else ""
+        return f"{expr.func.id}({inner})"
+    return "..."
 
 
 def resolve(program: ast.Program) -> Resolved:

@@ -10,10 +10,10 @@ Recursion is two frames per tree level; the parser bounds tree depth (`max_depth
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 from . import ast
+from .builtins import BUILTINS, FUNCTION_MAKERS
 
 # Binding strength of each node kind; a child looser than its slot needs parentheses.
 _COMPARE, _SUM, _PRODUCT, _UNARY, _POWER, _POSTFIX = range(6)
@@ -39,9 +39,18 @@ def expr(node: ast.Expr) -> str:
 
 
 def number(value: float) -> str:
-    # repr of a finite float re-lexes to the same float; an overflowing literal (1e400) is
-    # inf, whose repr would read as a name, so it gets a spelling that overflows again.
-    return repr(float(value)) if math.isfinite(value) else "1e999"
+    return repr(float(value))  # re-lexes to the same float (the lexer refuses overflow)
+
+
+def integer(node: ast.Expr) -> str:
+    """An operand in an integer position (index, slice bound, axis, size, argument number):
+    an integer literal prints as an integer (`x[1:]`, not `x[1.0:]`), anything else as
+    usual, so a program that is wrong there stays wrong after normalization."""
+    if isinstance(node, ast.Num) and node.is_integer_literal:
+        return str(int(node.text))
+    if isinstance(node, ast.Unary) and isinstance(node.operand, ast.Num):
+        return node.op + integer(node.operand)
+    return _operand(node, _COMPARE)
 
 
 def _strength(node: ast.Expr) -> int:
@@ -97,30 +106,47 @@ def _compare(node: ast.Compare) -> str:
 
 
 def _call(node: ast.Call) -> str:
+    ints_from = _ints_from(node)
     args: list[str] = []
-    for arg in node.args:  # loops, not comprehensions: a comprehension is one more frame
-        args.append(_operand(arg, _COMPARE))
-    for keyword in node.keywords:
-        args.append(f"{keyword.name}={_operand(keyword.value, _COMPARE)}")
+    for i, arg in enumerate(node.args):  # loops, not comprehensions: one frame less
+        args.append(integer(arg) if i >= ints_from else _operand(arg, _COMPARE))
+    for keyword in node.keywords:  # every keyword argument (axis=) is an integer
+        args.append(f"{keyword.name}={integer(keyword.value)}")
     return f"{_operand(node.func, _POSTFIX)}({', '.join(args)})"
 
 
-def _index(node: ast.Index) -> str:
+def _ints_from(node: ast.Call) -> int:
+    """Where a call's integer arguments start: reshape/zeros/ones/eye sizes, grad(f, k)."""
+    name = node.func.id if isinstance(node.func, ast.Name) else None
+    builtin = BUILTINS.get(name) if name else None
+    if builtin is not None and builtin.ints_from is not None:
+        return builtin.ints_from
+    return 1 if name in FUNCTION_MAKERS else len(node.args)
+
+
+def _postfix(node: ast.Index | ast.Transpose) -> str:
+    """A postfix chain (`x[0][1:].T`) in a loop: its length is not bounded by the nesting
+    limit, only its index lists are."""
+    suffixes: list[str] = []
+    base: ast.Expr = node
+    while isinstance(base, (ast.Index, ast.Transpose)):
+        suffixes.append(_index_list(base) if isinstance(base, ast.Index) else ".T")
+        base = base.value
+    return _operand(base, _POSTFIX) + "".join(reversed(suffixes))
+
+
+def _index_list(node: ast.Index) -> str:
     items: list[str] = []
     for item in node.items:
-        items.append(_slice(item) if isinstance(item, ast.Slice) else _operand(item, _COMPARE))
-    return f"{_operand(node.value, _POSTFIX)}[{', '.join(items)}]"
+        items.append(_slice(item) if isinstance(item, ast.Slice) else integer(item))
+    return f"[{', '.join(items)}]"
 
 
 def _slice(item: ast.Slice) -> str:
-    start = "" if item.start is None else _operand(item.start, _COMPARE)
-    stop = "" if item.stop is None else _operand(item.stop, _COMPARE)
-    step = "" if item.step is None else ":" + _operand(item.step, _COMPARE)
+    start = "" if item.start is None else integer(item.start)
+    stop = "" if item.stop is None else integer(item.stop)
+    step = "" if item.step is None else ":" + integer(item.step)
     return f"{start}:{stop}{step}"
-
-
-def _transpose(node: ast.Transpose) -> str:
-    return _operand(node.value, _POSTFIX) + ".T"
 
 
 def _array(node: ast.ArrayLit) -> str:
@@ -138,7 +164,7 @@ _FORMATTERS: dict[type[ast.Expr], Callable[..., str]] = {
     ast.Power: _power,
     ast.Compare: _compare,
     ast.Call: _call,
-    ast.Index: _index,
-    ast.Transpose: _transpose,
+    ast.Index: _postfix,
+    ast.Transpose: _postfix,
     ast.ArrayLit: _array,
 }

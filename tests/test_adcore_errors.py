@@ -21,6 +21,23 @@ PROGRAM_ERRORS = {
     "unknown function, line 2": ("f(y) = y\nbar(f(x))", {"x": 1.0}, "name", 2, 1,
                                  "unknown function 'bar'"),
     "input called": ("x(1)", {"x": 1.0}, "name", 1, 1, "'x'"),
+    # issue 8: a name in function position must be a function, never a new input
+    "unknown function differentiated": ("grad(foo)(x)", {"x": V2}, "name", 1, 6,
+                                        "'foo' is not a function"),
+    "unknown function in jvp": ("jvp(g, x, x)", {"x": V2}, "name", 1, 5,
+                                "'g' is not a function"),
+    "input differentiated": ("x + grad(x)(x)", {"x": V2}, "name", 1, 10,
+                             "'x' is not a function (it is an input of the program)"),
+    "result is a function": ("f(y) = sum(y)\ngrad(f)", {}, "type", 2, 1,
+                             "the program's result is the function grad(f), not an array"),
+    "result is a user function": ("f(y) = sum(y)\nf", {}, "type", 2, 1,
+                                  "the program's result is the function f"),
+    "array differentiated": ("grad(x + 1)(x)", {"x": V2}, "type", 1, 6,
+                             "expected a function here, not an array"),
+    "float literal as a size": ("zeros(1e8) + x", {"x": 1.0}, "type", 1, 7, "integer literal"),
+    "integral float as an index": ("x[1.0]", {"x": V2}, "type", 1, 3, "integer literal"),
+    "long postfix chain": ("sum(x" + "[0]" * 300 + ")", {"x": V2}, "shape", 1, 9,
+                           "too many indices"),
     "recursion": ("f(y) = f(y) + 1\nf(x)", {"x": 1.0}, "name", 1, 8, "recursion"),
     "forward reference to a function": ("f(y) = g(y)\ng(y) = y\nf(x)", {"x": 1.0}, "name", 1, 8,
                                         "'g' is called before its definition"),
@@ -102,6 +119,20 @@ def test_program_error_golden(name: str) -> None:
     assert "\n" not in err.message
     assert err.excerpt == _caret(text, line, column)
     assert f"line {line}, column {column}" in str(err)
+
+
+def test_program_errors_come_before_request_errors() -> None:
+    """Name and function/array errors are found from the text alone: no `at` is needed."""
+    for text in ("grad(foo)(x)", "f(y) = sum(y)\ngrad(f)", "x + sin"):
+        with pytest.raises(ProgramError) as info:
+            adcore.compile(text).evaluate(at={"unknown": 1.0})
+        assert info.value.kind in ("name", "type") and info.value.line is not None
+
+
+def test_function_hints_name_the_functions_defined_above() -> None:
+    err = _error("f(y) = sum(y)\ng(y) = f(y)^2\ngrad(h)(x)", {"x": V2})
+    assert err.hint is not None and "f, g" in err.hint
+    assert "define it first" in (_error("grad(h)(x)", {"x": V2}).hint or "")
 
 
 def test_gradient_of_non_scalar_program() -> None:
