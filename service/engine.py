@@ -8,7 +8,6 @@ body and numpy conversion are CPU work too, and stay off the event loop with the
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -16,7 +15,6 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
-import orjson
 from pydantic import ValidationError
 
 import adcore
@@ -27,6 +25,7 @@ from adcore.request import Request
 from adcore.unparse import normalize
 
 from . import convert
+from .bodies import parse_json
 from .cache import BoundedCache
 from .compute import ComputePool, current_cancel_event
 from .metrics import Metrics
@@ -74,72 +73,6 @@ def cheap(kernel: Kernel) -> bool:
     estimate = kernel.estimate
     return (estimate.equations <= INLINE_MAX_EQUATIONS and estimate.flops <= INLINE_MAX_FLOPS
             and kernel.sweep is None)
-
-
-def parse_json(raw: bytes) -> Any:
-    """Strict JSON: orjson refuses NaN and Infinity tokens, as RFC 8259 does. An object that
-    repeats a key is refused too (orjson would keep the last value silently, so
-    `{"program": "a", "program": "b"}` would mean whatever the last writer wanted)."""
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise ProblemException(400, "json", f"the body is not valid JSON: {err}") from None
-    if type(parsed) is dict:
-        repeated = repeated_key(raw, parsed)
-        if repeated is not None:
-            raise ProblemException(400, "json", "the body is not valid JSON for this API: "
-                                   f"the key {repeated[:80]!r} appears twice in one object")
-    return parsed
-
-
-QUICK_QUOTES = 8192  # bodies with more string quotes than this take the exact check directly
-
-
-def repeated_key(raw: bytes, parsed: dict[str, Any]) -> str | None:
-    """A key that some object of `raw` repeats, or None. Quick test first: every key of the
-    text owns exactly one ':' outside strings, so when those colons number as many as the
-    keys of the parsed objects (reachable through objects), nothing repeats. Only when that
-    cannot decide (escaped quotes, many strings, objects inside arrays, or a real repeat)
-    is the body parsed again by the exact, slower check."""
-    if b'\\"' not in raw and raw.count(b'"') <= QUICK_QUOTES:
-        inside = b"".join(raw.split(b'"')[1::2]).count(b":")
-        if raw.count(b":") - inside == _count_keys(parsed):
-            return None
-    return _exact_repeated_key(raw)
-
-
-def _count_keys(top: dict[str, Any]) -> int:
-    count, pending = 0, [top]  # a loop, not recursion: objects may nest 1024 deep
-    while pending:
-        node = pending.pop()
-        count += len(node)
-        pending.extend(v for v in node.values() if type(v) is dict)
-    return count
-
-
-class _Repeated(Exception):
-    def __init__(self, key: str):
-        self.key = key
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise _Repeated(key)
-        found[key] = value
-    return found
-
-
-def _exact_repeated_key(raw: bytes) -> str | None:
-    try:
-        json.loads(raw, object_pairs_hook=_unique_pairs)
-    except _Repeated as repeated:
-        return repeated.key
-    except RecursionError:
-        raise ProblemException(400, "json", "the body is not valid JSON for this API: it "
-                               "nests objects and arrays too deeply") from None
-    return None
 
 
 def _version() -> str:

@@ -16,8 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import adcore
 
+from .bodies import parse_json
 from .deps import too_slow
-from .engine import INLINE_MAX_BODY, Nabla, parse_json
+from .engine import INLINE_MAX_BODY, Nabla
 from .problems import problem
 
 PATHS = {f"/v1/{operation}": operation for operation in adcore.OPERATIONS}
