@@ -1,14 +1,47 @@
-"""Request bodies as read from the wire, parsed strictly: orjson refuses NaN and Infinity
-tokens, and an object that repeats a key is refused too."""
+"""Request bodies as read from the wire: JSON, or a JSON part framed with binary arrays
+(`framing.py`), parsed strictly: orjson refuses NaN and Infinity tokens, and an object that
+repeats a key is refused too."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from . import framing
+from .convert import wire_problem
+from .encoding import WireError
 from .problems import ProblemException
+
+
+@dataclass
+class Incoming:
+    """One request's body as read, with its Accept header. `parse` reads the JSON (part)
+    once and lets go of the raw bytes: from then on only what the request still needs is
+    held (the parsed JSON, and for a framed body the binary part its arrays point into)."""
+
+    raw: bytes | bytearray
+    header_length: int | None = None  # Inference-Header-Content-Length: framed binary
+    accept: str = ""
+    parsed: Any = None
+    payload: framing.Payload | None = None
+
+    def parse(self) -> Any:
+        if self.parsed is None:
+            if self.header_length is None:
+                self.parsed = parse_json(self.raw)
+            else:
+                try:
+                    header, rest = framing.split(self.raw, self.header_length)
+                    parsed = parse_json(bytes(header))
+                    self.payload = framing.Payload(parsed, rest)
+                except WireError as err:
+                    raise wire_problem(err) from None
+                self.parsed = parsed
+            self.raw = b""
+        return self.parsed
 
 
 def parse_json(raw: bytes) -> Any:

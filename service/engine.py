@@ -24,10 +24,11 @@ from adcore.errors import LimitExceededError
 from adcore.request import Request
 from adcore.unparse import normalize
 
-from . import convert
-from .bodies import parse_json
+from . import convert, framing
+from .bodies import Incoming, parse_json
 from .cache import BoundedCache
 from .compute import ComputePool, current_cancel_event
+from .convert import Reply
 from .metrics import Metrics
 from .problems import ProblemException
 from .schemas import DerivativeRequest, FunctionCreate
@@ -127,18 +128,15 @@ class Nabla:
             raise unknown_function(function_id)
         return convert.dumps(describe(*found))
 
-    def derive(self, operation: str, raw: bytes | Any) -> bytes:
-        """One operation from the raw body (or an already parsed small one)."""
-        body = DerivativeRequest.model_validate(parse_json(raw) if isinstance(raw, bytes)
-                                                else raw)
-        program = self._program(body)
-        request = self._prepare(program, operation, body)
+    def derive(self, operation: str, incoming: Incoming) -> Reply:
+        """One operation from its body."""
+        program, request, form = self._accept(operation, incoming)
         kernel, hit = program.kernel(request)
         if not hit:
             self.metrics.observe_compile(kernel.compile_ms / 1e3)
-            return self._run(program, kernel, request, hit)
+            return self._run(program, kernel, request, hit, form)
         try:
-            return self._run(program, kernel, request, hit)
+            return self._run(program, kernel, request, hit, form)
         except (ProgramError, ProblemException, MemoryError):
             raise
         except Exception as err:  # noqa: BLE001
@@ -149,33 +147,48 @@ class Nabla:
             self.kernels.discard(program.kernel_key(request))
             kernel, _ = program.kernel(request)
             self.metrics.observe_compile(kernel.compile_ms / 1e3)
-            return self._run(program, kernel, request, False)
+            return self._run(program, kernel, request, False, form)
 
-    def derive_inline(self, operation: str, parsed: Any) -> bytes | None:
+    def derive_inline(self, operation: str, incoming: Incoming) -> Reply | None:
         """The same on the event loop, only when nothing heavy is left: the program is in
         memory (no parsing, no database), its kernel is compiled, and the kernel's static
         estimate is tiny. Returns None when any of that fails; the caller then uses the pool.
         Skipping the thread hop halves the CPU cost of a small cached request."""
-        body = DerivativeRequest.model_validate(parsed)
+        body = DerivativeRequest.model_validate(incoming.parse())
         program = self._program_in_memory(body)
         if program is None:
             return None
-        request = self._prepare(program, operation, body)
+        request = self._prepare(program, operation, body, incoming)
         kernel = self.kernels.get(program.kernel_key(request), accept=cheap)
         if kernel is None:
             return None
-        return self._run(program, kernel, request, True)
+        return self._run(program, kernel, request, True, self._form(body, incoming))
 
-    def _prepare(self, program: adcore.Program, operation: str,
-                 body: DerivativeRequest) -> Request:
-        v = None if body.v is None else convert.to_arrays(body.v, "v['{}']")
-        u = None if body.u is None else convert.to_array(body.u, "u")
-        return program.prepare(operation, convert.to_arrays(body.at, "input '{}'"),
+    def _accept(self, operation: str, incoming: Incoming
+                ) -> tuple[adcore.Program, Request, str]:
+        """The program, the prepared request and the answer's form. The parsed body is let
+        go of once its arrays are numpy (a base64 batch's text would double its memory)."""
+        body = DerivativeRequest.model_validate(incoming.parse())
+        program = self._program(body)
+        request = self._prepare(program, operation, body, incoming)
+        incoming.parsed = None
+        return program, request, self._form(body, incoming)
+
+    @staticmethod
+    def _form(body: DerivativeRequest, incoming: Incoming) -> str:
+        return framing.requested_form(incoming.accept, body.arrays)
+
+    def _prepare(self, program: adcore.Program, operation: str, body: DerivativeRequest,
+                 incoming: Incoming) -> Request:
+        arrays = convert.ArrayReader(self.limits.max_array_elements, incoming.payload)
+        v = None if body.v is None else arrays.named(body.v, "v['{}']")
+        u = None if body.u is None else arrays.one(body.u, "u")
+        return program.prepare(operation, arrays.named(body.at, "input '{}'"),
                                wrt=body.wrt, batch=body.batch, v=v, u=u, mode=body.mode,
                                diagonal=body.diagonal)
 
     def _run(self, program: adcore.Program, kernel: Kernel, request: Request,
-             hit: bool) -> bytes:
+             hit: bool, form: str) -> Reply:
         start = time.perf_counter()
         if kernel.sweep is not None:
             cancelled = current_cancel_event()
@@ -184,11 +197,11 @@ class Nabla:
         with np.errstate(all="ignore"):  # IEEE results (inf, nan) are answers, not warnings
             result = program.execute(kernel, request)
         run_ms = (time.perf_counter() - start) * 1e3
-        content = {"id": program.id, **convert.jsonable(result)}
+        content = {"id": program.id, **result}
         content["meta"] = {"cache": "hit" if hit else "miss",
                            "compile_ms": 0.0 if hit else round(kernel.compile_ms, 3),
                            "run_ms": round(run_ms, 3), "flops": kernel.estimate.flops}
-        return convert.dumps(content)
+        return convert.reply(content, form)
 
     def _program_in_memory(self, body: DerivativeRequest) -> adcore.Program | None:
         store = self._store  # not `self.store`: opening the database is not for the loop
@@ -210,13 +223,12 @@ class Nabla:
 
     # ---- on the event loop ----
 
-    async def compute(self, operation: str, raw: bytes) -> bytes:
-        """Small bodies are parsed here and tried inline; the rest goes to the pool."""
-        if len(raw) > INLINE_MAX_BODY:
-            return await self.pool.run(self.derive, operation, raw)
-        parsed = parse_json(raw)
+    async def compute(self, operation: str, incoming: Incoming) -> Reply:
+        """Small JSON bodies are parsed here and tried inline; the rest goes to the pool."""
+        if len(incoming.raw) > INLINE_MAX_BODY or incoming.header_length is not None:
+            return await self.pool.run(self.derive, operation, incoming)
         try:
-            content = self.derive_inline(operation, parsed)
+            content = self.derive_inline(operation, incoming)
         except (ProgramError, ProblemException, ValidationError, MemoryError):
             raise  # the client's error (or memory): answered as it is
         except Exception as err:  # noqa: BLE001
@@ -225,7 +237,7 @@ class Nabla:
                         type(err).__name__, err)
             content = None
         if content is None:
-            content = await self.pool.run(self.derive, operation, parsed)
+            content = await self.pool.run(self.derive, operation, incoming)
         return content
 
     def cache_stats(self) -> dict[str, Any]:
