@@ -28,6 +28,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
+
+def b64encode_stdlib(data: memoryview) -> str:
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+def b64decode_stdlib(text: str) -> bytes:
+    return binascii.a2b_base64(text, strict_mode=True)
+
+
 try:  # SIMD base64, ~30x binascii (a server dependency; the light client may lack it)
     import pybase64
 
@@ -36,12 +45,8 @@ try:  # SIMD base64, ~30x binascii (a server dependency; the light client may la
 
     def _b64decode(text: str) -> bytes:
         return pybase64.b64decode(text, validate=True)
-except ImportError:  # pragma: no cover - exercised by the light-client test
-    def _b64encode(data: memoryview) -> str:
-        return binascii.b2a_base64(data, newline=False).decode("ascii")
-
-    def _b64decode(text: str) -> bytes:
-        return binascii.a2b_base64(text, strict_mode=True)
+except ImportError:
+    _b64encode, _b64decode = b64encode_stdlib, b64decode_stdlib
 
 FORMS = ("list", "base64", "binary")
 NON_FINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
