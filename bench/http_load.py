@@ -95,9 +95,10 @@ class Connection:
         writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return cls(reader, writer)
 
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
-                f"\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    async def post(self, path: str, body: bytes,
+                   headers: str = "Content-Type: application/json\r\n") -> tuple[int, bytes]:
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
         self.writer.write(head + body)
         status_line = await self.reader.readline()
         length = 0
@@ -141,7 +142,8 @@ def median_run(runs: list[Run]) -> dict[str, float]:
 
 
 async def drive(port: int, pid: int, path: str, bodies: Callable[[int], bytes],
-                concurrency: int, max_requests: int, max_seconds: float) -> Run:
+                concurrency: int, max_requests: int, max_seconds: float,
+                headers: str = "Content-Type: application/json\r\n") -> Run:
     connections = [await Connection.open(port) for _ in range(concurrency)]
     latencies: list[float] = []
     errors = 0
@@ -154,7 +156,7 @@ async def drive(port: int, pid: int, path: str, bodies: Callable[[int], bytes],
             body = bodies(issued)
             issued += 1
             start = time.perf_counter()
-            status, _ = await conn.post(path, body)
+            status, _ = await conn.post(path, body, headers)
             latencies.append(time.perf_counter() - start)
             errors += status != 200
 

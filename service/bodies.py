@@ -61,6 +61,7 @@ def parse_json(raw: bytes) -> Any:
 
 
 QUICK_STRINGS = 4096  # bodies with more strings than this take the exact check directly
+SCAN_BYTES = 64 * 1024  # up to this size, counting ':' over the whole body is quicker
 _WHITESPACE = b" \t\r\n"
 
 
@@ -78,7 +79,12 @@ def repeated_key(raw: bytes | bytearray, parsed: dict[str, Any]) -> str | None:
 
 
 def _keys_in_text(raw: bytes | bytearray) -> int | None:
-    """How many strings of this (valid) JSON text are keys; None past QUICK_STRINGS."""
+    """How many strings of this (valid) JSON text are keys (each key owns the one ':'
+    outside strings that follows it); None when that is not quick to tell."""
+    if len(raw) <= SCAN_BYTES:  # a few whole-body scans at C speed beat a Python loop
+        if b'\\"' in raw:
+            return None
+        return raw.count(b":") - b"".join(raw.split(b'"')[1::2]).count(b":")
     keys, start = 0, raw.find(b'"')
     for _ in range(QUICK_STRINGS):
         if start == -1:

@@ -22,15 +22,14 @@ at C speed), framed when binary.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
 
 from adcore.errors import LimitExceededError, RequestError
 
-from .encoding import MAX_NDIM, NON_FINITE, WireError, decode_array, encode, is_array_object
+from .encoding import MAX_NDIM, NON_FINITE, WireError, decode_array, encode
 from .framing import HEADER_LENGTH, JSON, OCTET_STREAM, Payload, frame
 from .problems import ProblemException
 
@@ -136,7 +135,7 @@ class ArrayReader:
         self.payload = payload
 
     def one(self, value: Any, where: str) -> np.ndarray:
-        if not is_array_object(value):
+        if type(value) is not dict:
             return to_array(value, where)
         try:
             array = decode_array(value, where, max_elements=self.max_elements,
@@ -169,21 +168,23 @@ _DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 VARY = {"Vary": "Accept"}  # the form of arrays depends on Accept
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
+    """An answer's body, media type and extra headers (never mutated: shared constants)."""
+
     content: bytes
-    media_type: str = JSON
-    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str
+    headers: Mapping[str, str]
 
 
 def dumps(content: Any) -> bytes:
     return orjson.dumps(content, option=_DUMPS_OPTIONS)
 
 
-def reply(content: dict[str, Any], form: str) -> Reply:
-    """An operation's answer with its arrays in `form` ("list", "base64" or "binary")."""
-    tree, buffers = encode(content, form, native=True)
-    header = dumps(tree)
+def reply(results: dict[str, Any], form: str, *, id: str, meta: dict[str, Any]) -> Reply:
+    """An operation's answer, `{"id", **results, "meta"}`, with the results' arrays in
+    `form` ("list", "base64" or "binary"); `id` and `meta` are plain JSON."""
+    tree, buffers = encode(results, form, native=True)
+    header = dumps({"id": id, **tree, "meta": meta})
     if form != "binary":
         return Reply(header, JSON, VARY)
     body, length = frame(header, buffers)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import binascii
 import math
+import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -89,9 +90,8 @@ def encode(tree: Any, form: str, native: bool = False) -> tuple[Any, list[memory
     write at C speed (the server); otherwise they become Python lists (the stdlib's json)."""
     buffers: list[memoryview] = []
     if form == "list":
-        def leaf(array: np.ndarray) -> Any:
-            return as_list(array, native)
-    elif form == "base64":
+        return _walk(tree, _list_for_orjson if native else _list_for_stdlib), buffers
+    if form == "base64":
         def leaf(array: np.ndarray) -> Any:
             return array_object(array, {"buffer": _b64encode(_bytes_of(array)),
                                         "encoding": "base64"})
@@ -111,12 +111,16 @@ def encode(tree: Any, form: str, native: bool = False) -> tuple[Any, list[memory
     return _walk(tree, leaf), buffers
 
 
+_ARRAYS = (np.ndarray, np.generic)
+_SEQUENCES = (tuple, list)
+
+
 def _walk(value: Any, leaf: Callable[[np.ndarray], Any]) -> Any:
     if isinstance(value, dict):
         return {key: _walk(item, leaf) for key, item in value.items()}
-    if isinstance(value, np.ndarray | np.generic):
+    if isinstance(value, _ARRAYS):
         return leaf(np.asarray(value))
-    if isinstance(value, tuple | list):
+    if isinstance(value, _SEQUENCES):
         return [_walk(item, leaf) for item in value]
     if isinstance(value, float) and not math.isfinite(value):
         return _spell(value)
@@ -130,19 +134,34 @@ def array_object(array: np.ndarray, data: dict[str, Any]) -> dict[str, Any]:
 
 def as_list(array: np.ndarray, native: bool) -> Any:
     """The list form: numbers, with the three strings where floats are not finite."""
+    if array.ndim == 0:
+        number = array.item()
+        return _spell(number) if isinstance(number, float) and not math.isfinite(number) \
+            else number
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         out = array.astype(object)
         out[np.isnan(array)] = "NaN"
         out[array == np.inf] = "Infinity"
         out[array == -np.inf] = "-Infinity"
         return out.tolist()
-    if array.ndim == 0 or not native:
-        return array.tolist()
-    return np.ascontiguousarray(_little(array))
+    return np.ascontiguousarray(_little(array)) if native else array.tolist()
+
+
+_LITTLE = ("<", "|", "=") if sys.byteorder == "little" else ("<", "|")
+
+
+def _list_for_orjson(array: np.ndarray) -> Any:
+    return as_list(array, True)
+
+
+def _list_for_stdlib(array: np.ndarray) -> Any:
+    return as_list(array, False)
 
 
 def _little(array: np.ndarray) -> np.ndarray:
-    return array.astype(array.dtype.newbyteorder("<"), copy=False)
+    if array.dtype.byteorder in _LITTLE:
+        return array
+    return array.astype(array.dtype.newbyteorder("<"))
 
 
 def _bytes_of(array: np.ndarray) -> memoryview:
@@ -175,8 +194,8 @@ def decode_array(obj: dict[str, Any], where: str, *, max_elements: int,
                         "'object_type': 'array', 'shape', 'dtype' and 'data'")
     shape = _shape(obj["shape"], where)
     count = math.prod(shape)
-    if count > max_elements:
-        raise WireError(f"{where} declares {count} elements, over the limit max_array_"
+    if max([count, *shape]) > max_elements:  # an axis alone too: numpy refuses (0, 2^60)
+        raise WireError(f"{where} declares shape {list(shape)}, over the limit max_array_"
                         f"elements = {max_elements}", "limit", "max_array_elements",
                         max_elements)
     dtype = _dtype(obj["dtype"], where)

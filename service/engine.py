@@ -197,11 +197,10 @@ class Nabla:
         with np.errstate(all="ignore"):  # IEEE results (inf, nan) are answers, not warnings
             result = program.execute(kernel, request)
         run_ms = (time.perf_counter() - start) * 1e3
-        content = {"id": program.id, **result}
-        content["meta"] = {"cache": "hit" if hit else "miss",
-                           "compile_ms": 0.0 if hit else round(kernel.compile_ms, 3),
-                           "run_ms": round(run_ms, 3), "flops": kernel.estimate.flops}
-        return convert.reply(content, form)
+        meta = {"cache": "hit" if hit else "miss",
+                "compile_ms": 0.0 if hit else round(kernel.compile_ms, 3),
+                "run_ms": round(run_ms, 3), "flops": kernel.estimate.flops}
+        return convert.reply(result, form, id=program.id, meta=meta)
 
     def _program_in_memory(self, body: DerivativeRequest) -> adcore.Program | None:
         store = self._store  # not `self.store`: opening the database is not for the loop

@@ -36,7 +36,8 @@ class FastPathMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         operation = PATHS.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if operation is None or scope["method"] != "POST" or not _small_json(scope):
+        accept = None if operation is None or scope["method"] != "POST" else _small_json(scope)
+        if accept is None:
             await self.app(scope, receive, send)
             return
         try:
@@ -48,14 +49,14 @@ class FastPathMiddleware:
             await problem(slow.status, slow.kind, slow.detail, scope["path"], slow.headers,
                           **slow.extensions)(scope, receive, send)
             return
-        reply = self._try(operation, body, _header(scope, b"accept"))
+        reply = self._try(operation, body, accept)
         if reply is None:  # not for the fast lane: the app sees the request untouched
             await self.app(scope, _replay(messages, receive), send)
             return
         scope[ROUTE_KEY] = scope["path"]  # the metrics label the router would have set
         headers = [(b"content-type", reply.media_type.encode()),
-                   (b"content-length", str(len(reply.content)).encode())]
-        headers += [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
+                   (b"content-length", str(len(reply.content)).encode()),
+                   *((k.encode(), v.encode()) for k, v in reply.headers.items())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": reply.content})
 
@@ -68,24 +69,25 @@ class FastPathMiddleware:
             return None
 
 
-def _header(scope: Scope, name: bytes) -> bytes:
-    return next((value for key, value in scope["headers"] if key == name), b"")
-
-
-def _small_json(scope: Scope) -> bool:
-    """Content-Type exactly JSON, a declared length within the fast lane's bound, and no
-    framing header."""
+def _small_json(scope: Scope) -> bytes | None:
+    """The Accept header (b"" if none) of a request for the fast lane: Content-Type exactly
+    JSON, a declared length within the fast lane's bound, and no framing header; else None."""
     length = content_type = None
+    accept = b""
     for name, value in scope["headers"]:
         if name == b"content-length":
             length = value
         elif name == b"content-type":
             content_type = value
+        elif name == b"accept":
+            accept = value
         elif name == _FRAMING:  # JSON that claims a framing: the route refuses it
-            return False
+            return None
     if length is None or not length.isdigit() or int(length) > INLINE_MAX_BODY:
-        return False
-    return content_type is not None and content_type.split(b";", 1)[0].strip() == _JSON
+        return None
+    if content_type is None or content_type.split(b";", 1)[0].strip() != _JSON:
+        return None
+    return accept
 
 
 async def _read(receive: Receive) -> tuple[bytes, list[Message]]:

@@ -20,6 +20,7 @@ given, else the `Accept` media type of highest q among `application/json` (list)
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
 from .encoding import WireError
@@ -35,8 +36,11 @@ MEDIA_TYPES = {"list": JSON, "base64": JSON, "binary": OCTET_STREAM}
 
 def requested_form(accept: str, field: str | None) -> str:
     """The form of an answer's arrays: the body field, else the Accept header."""
-    if field is not None:
-        return field
+    return field if field is not None else _accepted_form(accept)
+
+
+@lru_cache(maxsize=256)  # clients repeat their Accept header: parsed once each
+def _accepted_form(accept: str) -> str:
     best, best_q = "list", 0.0
     for media_range in accept.split(","):
         media, *params = media_range.split(";")

@@ -238,6 +238,9 @@ def test_framing_is_checked_before_arrays() -> None:
                         memoryview(bytes(8)))
     with pytest.raises(WireError, match="past the end"):
         framing.header_length("100", 99)
+    for value in ("\u00b2", "\u0661", "-1", "1e3", ""):  # "²".isdigit(), but int("²") fails
+        with pytest.raises(WireError, match="a length in bytes"):
+            framing.header_length(value, None)
 
 
 # ---- the client in every form ----
