@@ -62,6 +62,7 @@ DATA_KEYS = {"base64": frozenset({"encoding", "buffer"}),
 REQUIRED_KEYS = {"base64": DATA_KEYS["base64"], "json": DATA_KEYS["json"],
                  "binary": frozenset({"encoding", "binary_data_size"})}
 MAX_NDIM = 32  # numpy's own limit is 64; no program of ours needs more
+BASE64_PIECE = 4 * 2**18  # characters decoded at once: 768 KiB, never a second full copy
 
 
 class WireError(ValueError):
@@ -213,7 +214,7 @@ def decode_array(obj: dict[str, Any], where: str, *, max_elements: int,
                             f"{shape} needs {count}")
         return _cast_exactly(values, dtype, where).reshape(shape)
     if encoding == "base64":
-        raw: bytes | memoryview = _base64(data["buffer"], nbytes, shape, dtype, where)
+        raw: bytearray | memoryview = _base64(data["buffer"], nbytes, shape, dtype, where)
     else:
         raw = _binary(data, nbytes, shape, dtype, where, source)
     return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape)
@@ -238,7 +239,7 @@ def _dtype(name: Any, where: str) -> np.dtype:
 
 
 def _base64(text: Any, nbytes: int, shape: tuple[int, ...], dtype: np.dtype,
-            where: str) -> bytes:
+            where: str) -> bytearray:
     expected = 4 * -(-nbytes // 3)
     if type(text) is not str:
         raise WireError(f"{where}: its base64 buffer must be a string")
@@ -246,15 +247,22 @@ def _base64(text: Any, nbytes: int, shape: tuple[int, ...], dtype: np.dtype,
         raise WireError(f"{where}: its base64 buffer has {len(text)} characters, but shape "
                         f"{list(shape)} of {dtype.name} is {nbytes} bytes: {expected} "
                         "characters (standard alphabet, '=' padding)")
+    out = bytearray(nbytes)  # decoded piece by piece into the array's own, writable memory
+    end = 0
     try:
-        raw = _b64decode(text)
+        for start in range(0, len(text), BASE64_PIECE):
+            piece = _b64decode(text[start:start + BASE64_PIECE])
+            out[end:end + len(piece)] = piece
+            end += len(piece)
+            if len(piece) != BASE64_PIECE // 4 * 3 and end != nbytes:
+                break  # padding before the end: a short piece, caught below
     except (binascii.Error, ValueError):
         raise WireError(f"{where}: its buffer is not valid base64 (standard alphabet A-Z a-z "
                         "0-9 + /, '=' padding, no whitespace)") from None
-    if len(raw) != nbytes:
-        raise WireError(f"{where}: its base64 buffer decodes to {len(raw)} bytes, but shape "
+    if end != nbytes or len(out) != nbytes:
+        raise WireError(f"{where}: its base64 buffer decodes to {end} bytes, but shape "
                         f"{list(shape)} of {dtype.name} is {nbytes} bytes")
-    return raw
+    return out
 
 
 def _binary(data: dict[str, Any], nbytes: int, shape: tuple[int, ...], dtype: np.dtype,

@@ -261,3 +261,20 @@ def test_client_in_every_form(service_app: Any, arrays: str) -> None:
         assert np.isposinf(small[0]) and np.isnan(small[1])
         hvp = nabla.hvp(GRAD_SQUARES, at={"x": points[0]}, v={"x": points[1]})["hvp"]["x"]
         np.testing.assert_array_equal(hvp, 2 * points[1])
+
+
+def test_base64_is_decoded_piece_by_piece(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small pieces, so that every boundary case shows: padding inside the text (at the end
+    of a piece) is refused, a good buffer decodes whole and writable."""
+    from service import encoding
+
+    monkeypatch.setattr(encoding, "BASE64_PIECE", 8)
+    values = [0.5, -1.25, 3.0]
+    good = b64_object(values, "d", "float64", [3])
+    array = decode_array(good, "x", max_elements=10, source=None, from_list=np.array)
+    assert array.tolist() == values and array.flags.writeable
+    text = good["data"]["buffer"]
+    for at in (8, 16):  # "==" closing a piece that is not the last
+        bad = {**good, "data": {"buffer": text[:at - 2] + "==" + text[at:], "encoding": "base64"}}
+        with pytest.raises(WireError, match="base64"):
+            decode_array(bad, "x", max_elements=10, source=None, from_list=np.array)
