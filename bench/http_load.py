@@ -300,10 +300,15 @@ def main() -> None:
         "", (f"In-process adcore time (prepare + execute, no HTTP or JSON): "
              f"{small_us:.0f} us for the small gradient, {compute_ms:.1f} ms for the batched "
              f"Rosenbrock gradient.")]
+    emit(lines, args.out)
+
+
+def emit(lines: list[str], out: Path | None) -> None:
+    """Print a markdown report, and write it to `out` when given."""
     text = "\n".join(lines) + "\n"
     print(text)
-    if args.out:
-        args.out.write_text(text)
+    if out:
+        out.write_text(text)
 
 
 if __name__ == "__main__":

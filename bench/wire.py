@@ -9,14 +9,14 @@ the run. Sections:
 1. End to end through the Python client: batched Rosenbrock gradient, B = 10,000, n = 100,
    against the in-process call (adcore, fused kernel), each form; medians of alternating
    rounds. The transport floor beside it: the same bytes echoed by the bare app, via httpx.
-2. The JSON path (and the two others) server side: the same body driven by a raw keep-alive
-   client (bench/http_load.py) at Nabla and at the echo floor of the same payload; server CPU
-   per request (the steadiest figure here) and latency.
-3. A small cached gradient against the floor (issue 4's figure: unchanged?).
-4. Where binary pays for the client: list against binary end to end, by size.
-5. Peak memory per request: a fresh server per cell, its peak RSS reset (`clear_refs`), then
-   one request; the increase over the arrays' float64 bytes. Fusion off (numba's compiler
-   would weigh in).
+2. Server side, each body driven by a raw keep-alive client (bench/http_load.py) at Nabla
+   and at the echo floor of the same payload: server CPU per request (the steadiest figure
+   here) and latency. A small cached gradient first (issue 4's figure: unchanged?), then the
+   batch as JSON lists, base64 and binary.
+3. Where binary pays for the client: list against binary end to end, by size.
+4. Peak memory per request: a fresh server per cell, its peak RSS reset (`clear_refs`), then
+   one request; the increase over the request's arrays (float64 bytes), and over the
+   request's and the answer's arrays together. Fusion off (numba's compiler would weigh in).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import numpy as np
 import orjson
 
 import adcore
-from bench.http_load import drive, in_process_ms, median_run, server
+from bench.http_load import drive, emit, in_process_ms, median_run, server
 from service import encoding
 from service.client import Client, _encode_body
 
@@ -227,9 +227,11 @@ def memory_cell(program: str, operation: str, form: str, n: int) -> Row:
         answer = httpx.post(url, content=content, headers=headers, timeout=120)
         peak = status(pid)["VmHWM"]
     arrays = x.nbytes
+    answer_arrays = 8 + (x.nbytes if operation == "gradient" else 0)
     return [f"{operation} {program}", form, f"{n:,}", f"{len(content) / 2**20:.1f}",
             f"{arrays / 2**20:.1f}", f"{(peak - rest) / 2**20:.1f}",
-            f"{(peak - rest) / arrays:.2f}x", str(answer.status_code)]
+            f"{(peak - rest) / arrays:.2f}x", f"{(peak - rest) / (arrays + answer_arrays):.2f}x",
+            str(answer.status_code)]
 
 
 def status(pid: int) -> dict[str, int]:
@@ -271,15 +273,12 @@ def main() -> None:
         "", "## 2. Server side: Nabla against the echo floor of the same body", "",
         *table(["body", "size", "Nabla CPU ms/req", "floor CPU ms/req", "CPU ratio",
                 "Nabla p50 ms", "floor p50 ms", "p50 ratio", "non-200"], side),
-        "", "## 4. Client: JSON lists against binary, end to end (gradient of sum(x^2))", "",
+        "", "## 3. Client: JSON lists against binary, end to end (gradient of sum(x^2))", "",
         *table(["elements", "bytes", "list ms", "binary ms", "list / binary"], cut),
-        "", "## 5. Peak memory per request", "",
-        *table(["request", "form", "elements", "body MiB", "arrays MiB", "peak MiB",
-                "peak / arrays", "status"], memory)]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+        "", "## 4. Peak memory per request", "",
+        *table(["request", "form", "elements", "body MiB", "request arrays MiB", "peak MiB",
+                "peak / request arrays", "peak / request + answer arrays", "status"], memory)]
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -238,7 +238,8 @@ def test_framing_is_checked_before_arrays() -> None:
                         memoryview(bytes(8)))
     with pytest.raises(WireError, match="past the end"):
         framing.header_length("100", 99)
-    for value in ("\u00b2", "\u0661", "-1", "1e3", ""):  # "²".isdigit(), but int("²") fails
+    # "²".isdigit(), but int("²") fails; h11 will not even send " 12" (leading space)
+    for value in ("\u00b2", "\u0661", "-1", "1e3", "", " 12"):
         with pytest.raises(WireError, match="a length in bytes"):
             framing.header_length(value, None)
 
