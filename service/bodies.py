@@ -5,6 +5,7 @@ repeats a key is refused too."""
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,8 @@ class Incoming:
     def parse(self) -> Any:
         if self.parsed is None:
             if self.header_length is None:
-                self.parsed = parse_json(self.raw)
+                text, buffers = set_aside_base64(self.raw)
+                self.parsed = restore_base64(parse_json(text), buffers)
             else:
                 try:
                     header, rest = framing.split(self.raw, self.header_length)
@@ -44,7 +46,58 @@ class Incoming:
         return self.parsed
 
 
-def parse_json(raw: bytes) -> Any:
+# ---- large base64 buffers, set aside before parsing
+
+_BUFFER_KEY = b'"buffer":"'
+SET_ASIDE_BYTES = 64 * 1024  # base64 strings from this long are read in place
+_TOKEN = secrets.token_hex(8)  # per process: no body can forge a placeholder
+_PLACEHOLDER = "\x00" + _TOKEN  # as parsed; in the text, "\\u0000" + token
+
+
+def set_aside_base64(raw: bytes | bytearray) -> tuple[bytes | bytearray, list[memoryview]]:
+    """The body with each long `"buffer":"..."` string emptied to a placeholder, and those
+    strings as views into the body. orjson would copy such a string twice over (a 10 MB
+    base64 buffer cost 30 MB and 8 ms to parse); set aside, it is decoded straight from the
+    body. Sound because in JSON text an unescaped `"` always opens or closes a string: if
+    the text is valid JSON, `"buffer":"` is the key `buffer` and the start of its string
+    value, which ends at the next `"` when it holds no backslash (base64 never does; any
+    other case is left to the parser). Invalid text stays invalid with the strings emptied,
+    and base64 decoding checks every character it is given."""
+    if len(raw) <= SET_ASIDE_BYTES:
+        return raw, []
+    parts: list[bytes | memoryview] = []
+    buffers: list[memoryview] = []
+    view, done = memoryview(raw), 0
+    key = raw.find(_BUFFER_KEY)
+    while key != -1:
+        start = key + len(_BUFFER_KEY)
+        end = raw.find(b'"', start)
+        if end - start >= SET_ASIDE_BYTES and raw.find(b"\\", start, end) == -1 \
+                and not _escaped(raw, key):
+            parts += [view[done:start], f"\\u0000{_TOKEN}{len(buffers)}".encode()]
+            buffers.append(view[start:end])
+            done = end
+        key = raw.find(_BUFFER_KEY, max(end, start))
+    if not buffers:
+        return raw, []
+    return b"".join([*parts, view[done:]]), buffers
+
+
+def restore_base64(parsed: Any, buffers: list[memoryview]) -> Any:
+    """Each placeholder `buffer` back to its view (a memoryview: no JSON value can be one)."""
+    pending = [parsed] if buffers else []
+    while pending:  # a loop, not recursion: objects may nest 1024 deep
+        node = pending.pop()
+        if type(node) is not dict:
+            continue
+        value = node.get("buffer")
+        if type(value) is str and value.startswith(_PLACEHOLDER):
+            node["buffer"] = buffers[int(value[len(_PLACEHOLDER):])]
+        pending.extend(node.values())
+    return parsed
+
+
+def parse_json(raw: bytes | bytearray) -> Any:
     """Strict JSON: orjson refuses NaN and Infinity tokens, as RFC 8259 does. An object that
     repeats a key is refused too (orjson would keep the last value silently, so
     `{"program": "a", "program": "b"}` would mean whatever the last writer wanted)."""

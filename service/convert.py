@@ -118,7 +118,7 @@ def _json_type(value: Any) -> str:
         return "null"
     if isinstance(value, dict):
         return "an object"
-    if isinstance(value, str):
+    if isinstance(value, str | memoryview):  # a view: a long string set aside unparsed
         return "a string"
     return type(value).__name__
 
@@ -165,7 +165,7 @@ def wire_problem(err: WireError) -> Exception:
 # ---------------------------------------------------------------- answers out
 
 _DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
-VARY = {"Vary": "Accept"}  # the form of arrays depends on Accept
+NO_HEADERS: dict[str, str] = {}  # shared, never mutated
 
 
 class Reply(NamedTuple):
@@ -186,6 +186,6 @@ def reply(results: dict[str, Any], form: str, *, id: str, meta: dict[str, Any]) 
     tree, buffers = encode(results, form, native=True)
     header = dumps({"id": id, **tree, "meta": meta})
     if form != "binary":
-        return Reply(header, JSON, VARY)
+        return Reply(header, JSON, NO_HEADERS)
     body, length = frame(header, buffers)
-    return Reply(body, OCTET_STREAM, {HEADER_LENGTH: str(length), **VARY})
+    return Reply(body, OCTET_STREAM, {HEADER_LENGTH: str(length)})

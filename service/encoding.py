@@ -240,8 +240,10 @@ def _dtype(name: Any, where: str) -> np.dtype:
 
 def _base64(text: Any, nbytes: int, shape: tuple[int, ...], dtype: np.dtype,
             where: str) -> bytearray:
+    """Decoded piece by piece into the array's own memory; `text` is a str, or a view of
+    the body's bytes (`bodies.set_aside_base64`)."""
     expected = 4 * -(-nbytes // 3)
-    if type(text) is not str:
+    if type(text) not in (str, memoryview):  # a view: set aside from the body, unparsed
         raise WireError(f"{where}: its base64 buffer must be a string")
     if len(text) != expected:
         raise WireError(f"{where}: its base64 buffer has {len(text)} characters, but shape "
