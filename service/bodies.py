@@ -5,7 +5,6 @@ repeats a key is refused too."""
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +31,8 @@ class Incoming:
     def parse(self) -> Any:
         if self.parsed is None:
             if self.header_length is None:
-                text, buffers = set_aside_base64(self.raw)
-                self.parsed = restore_base64(parse_json(text), buffers)
+                text, buffers = framing.set_aside_base64(self.raw)
+                self.parsed = framing.restore_base64(parse_json(text), buffers)
             else:
                 try:
                     header, rest = framing.split(self.raw, self.header_length)
@@ -44,57 +43,6 @@ class Incoming:
                 self.parsed = parsed
             self.raw = b""
         return self.parsed
-
-
-# ---- large base64 buffers, set aside before parsing
-
-_BUFFER_KEY = b'"buffer":"'
-SET_ASIDE_BYTES = 64 * 1024  # base64 strings from this long are read in place
-_TOKEN = secrets.token_hex(8)  # per process: no body can forge a placeholder
-_PLACEHOLDER = "\x00" + _TOKEN  # as parsed; in the text, "\\u0000" + token
-
-
-def set_aside_base64(raw: bytes | bytearray) -> tuple[bytes | bytearray, list[memoryview]]:
-    """The body with each long `"buffer":"..."` string emptied to a placeholder, and those
-    strings as views into the body. orjson would copy such a string twice over (a 10 MB
-    base64 buffer cost 30 MB and 8 ms to parse); set aside, it is decoded straight from the
-    body. Sound because in JSON text an unescaped `"` always opens or closes a string: if
-    the text is valid JSON, `"buffer":"` is the key `buffer` and the start of its string
-    value, which ends at the next `"` when it holds no backslash (base64 never does; any
-    other case is left to the parser). Invalid text stays invalid with the strings emptied,
-    and base64 decoding checks every character it is given."""
-    if len(raw) <= SET_ASIDE_BYTES:
-        return raw, []
-    parts: list[bytes | memoryview] = []
-    buffers: list[memoryview] = []
-    view, done = memoryview(raw), 0
-    key = raw.find(_BUFFER_KEY)
-    while key != -1:
-        start = key + len(_BUFFER_KEY)
-        end = raw.find(b'"', start)
-        if end - start >= SET_ASIDE_BYTES and raw.find(b"\\", start, end) == -1 \
-                and not _escaped(raw, key):
-            parts += [view[done:start], f"\\u0000{_TOKEN}{len(buffers)}".encode()]
-            buffers.append(view[start:end])
-            done = end
-        key = raw.find(_BUFFER_KEY, max(end, start))
-    if not buffers:
-        return raw, []
-    return b"".join([*parts, view[done:]]), buffers
-
-
-def restore_base64(parsed: Any, buffers: list[memoryview]) -> Any:
-    """Each placeholder `buffer` back to its view (a memoryview: no JSON value can be one)."""
-    pending = [parsed] if buffers else []
-    while pending:  # a loop, not recursion: objects may nest 1024 deep
-        node = pending.pop()
-        if type(node) is not dict:
-            continue
-        value = node.get("buffer")
-        if type(value) is str and value.startswith(_PLACEHOLDER):
-            node["buffer"] = buffers[int(value[len(_PLACEHOLDER):])]
-        pending.extend(node.values())
-    return parsed
 
 
 def parse_json(raw: bytes | bytearray) -> Any:
@@ -143,7 +91,7 @@ def _keys_in_text(raw: bytes | bytearray) -> int | None:
         if start == -1:
             return keys
         end = raw.find(b'"', start + 1)
-        while raw[end - 1] == 0x5C and _escaped(raw, end):  # a backslash before the quote
+        while raw[end - 1] == 0x5C and framing.escaped(raw, end):  # a backslash before it
             end = raw.find(b'"', end + 1)
         after = end + 1
         while after < len(raw) and raw[after] in _WHITESPACE:
@@ -151,14 +99,6 @@ def _keys_in_text(raw: bytes | bytearray) -> int | None:
         keys += after < len(raw) and raw[after] == 0x3A  # ':'
         start = raw.find(b'"', after)
     return None
-
-
-def _escaped(raw: bytes | bytearray, quote: int) -> bool:
-    """Whether the quote at `quote` is escaped: an odd run of backslashes before it."""
-    run = 0
-    while raw[quote - 1 - run] == 0x5C:
-        run += 1
-    return run % 2 == 1
 
 
 def _count_keys(top: dict[str, Any]) -> int:

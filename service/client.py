@@ -263,8 +263,9 @@ def _decode_answer(response: httpx.Response, raw: bytearray) -> Any:
         header, rest = framing.split(raw, length)
         answer = json.loads(bytes(header))
         payload = framing.Payload(answer, rest)
-    else:
-        answer, payload = json.loads(raw), None
+    else:  # long base64 buffers are read in place, not copied into strings by json
+        text, buffers = framing.set_aside_base64(raw)
+        answer, payload = framing.restore_base64(json.loads(text), buffers), None
     if not isinstance(answer, dict):
         return answer
     return {key: value if key in PLAIN_KEYS else decode(value, payload)

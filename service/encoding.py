@@ -241,7 +241,7 @@ def _dtype(name: Any, where: str) -> np.dtype:
 def _base64(text: Any, nbytes: int, shape: tuple[int, ...], dtype: np.dtype,
             where: str) -> bytearray:
     """Decoded piece by piece into the array's own memory; `text` is a str, or a view of
-    the body's bytes (`bodies.set_aside_base64`)."""
+    the body's bytes (`framing.set_aside_base64`)."""
     expected = 4 * -(-nbytes // 3)
     if type(text) not in (str, memoryview):  # a view: set aside from the body, unparsed
         raise WireError(f"{where}: its base64 buffer must be a string")

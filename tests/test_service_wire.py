@@ -294,3 +294,6 @@ def test_long_base64_buffers_are_read_in_place(api: Any) -> None:
     np.testing.assert_array_equal(np.frombuffer(raw).reshape(100, 120), 2 * x)
     refused = api.post("/v1/gradient", json={**body, "program": tricky + "\nsum(x^2)"})
     assert refused.json()["kind"] == "limit"  # the program's own limit: its text intact
+    client = Client("http://testserver", api, arrays="base64")  # the client reads in place too
+    np.testing.assert_array_equal(
+        client.gradient("sum(x^2)", at={"x": x}, batch=["x"])["gradient"]["x"], 2 * x)
