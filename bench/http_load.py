@@ -50,13 +50,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(app: str, env: dict[str, str]) -> Iterator[tuple[int, int]]:
-    """(pid, port) of a uvicorn serving `app` until the block ends."""
+def server(app: str, env: dict[str, str], cwd: Path = ROOT) -> Iterator[tuple[int, int]]:
+    """(pid, port) of a uvicorn serving `app` (from the source tree `cwd`) until the block
+    ends."""
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
            "--loop", "uvloop", "--http", "httptools", "--workers", "1", "--no-access-log",
            "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, "PYTHONPATH": str(cwd), **env})
     try:
         wait_ready(port, proc)
         yield proc.pid, port

@@ -136,6 +136,28 @@ def light_base64(client: Client, at: dict[str, np.ndarray]) -> None:
         client.gradient(ROSENBROCK, at=at, batch=["x"])
 
 
+def small_against_baseline(nabla: tuple[int, int], floor: tuple[int, int], baseline: Path,
+                           seconds: float, repeats: int) -> list[Row]:
+    """The small cached gradient at this tree's server, at a baseline tree's (main before
+    this work: `git archive main | tar -x -C DIR`) and at the floor, alternating."""
+    small = orjson.dumps({"program": "sum(x^2)", "at": {"x": [1.0, 2.0, 3.0]}})
+    with tempfile.TemporaryDirectory() as data_dir, server(
+            "service.main:app", {"NABLA_DATA_DIR": data_dir}, baseline) as before:
+        targets = {"this tree": (nabla, "/v1/gradient"), "baseline": (before, "/v1/gradient"),
+                   "floor": (floor, "/echo")}
+        runs: dict[str, list[Any]] = {name: [] for name in targets}
+        for (pid, port), path in targets.values():
+            asyncio.run(drive(port, pid, path, lambda _: small, 1, 200, seconds))
+        for _ in range(repeats):
+            for name, ((pid, port), path) in targets.items():
+                runs[name].append(asyncio.run(drive(port, pid, path, lambda _: small, 1,
+                                                    50_000, seconds)))
+    cells = {name: median_run(r) for name, r in runs.items()}
+    floor_us = cells["floor"]["cpu_us"]
+    return [[name, f"{c['cpu_us']:.0f}", f"{c['cpu_us'] / floor_us:.2f}x", f"{c['p50']:.3f}",
+             f"{c['rate']:.0f}"] for name, c in cells.items()]
+
+
 def server_side(nabla: tuple[int, int], floor: tuple[int, int], seconds: float,
                 repeats: int) -> list[Row]:
     """CPU per request and latency of the same body at Nabla and at its echo floor."""
@@ -253,10 +275,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15, help="alternating rounds")
     parser.add_argument("--seconds", type=float, default=3.0, help="bound per server-side run")
     parser.add_argument("--out", type=Path, default=None, help="write markdown here")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a source tree to compare small requests with (main)")
     args = parser.parse_args()
     with servers() as (nabla, floor):
         e2e = end_to_end(nabla, floor, args.repeats)
         side = server_side(nabla, floor, args.seconds, 3)
+        base = (small_against_baseline(nabla, floor, args.baseline, args.seconds, 5)
+                if args.baseline else [])
         cut = threshold(nabla, args.repeats)
     memory = peak_memory(1)
     cpu = next(line.split(":", 1)[1].strip() for line in
@@ -273,6 +299,9 @@ def main() -> None:
         "", "## 2. Server side: Nabla against the echo floor of the same body", "",
         *table(["body", "size", "Nabla CPU ms/req", "floor CPU ms/req", "CPU ratio",
                 "Nabla p50 ms", "floor p50 ms", "p50 ratio", "non-200"], side),
+        "", ("Small cached gradient, this tree against the baseline (`--baseline`) and the "
+             "floor, 5 alternating runs:"), "",
+        *table(["server", "CPU us/req", "vs floor", "p50 ms", "req/s"], base),
         "", "## 3. Client: JSON lists against binary, end to end (gradient of sum(x^2))", "",
         *table(["elements", "bytes", "list ms", "binary ms", "list / binary"], cut),
         "", "## 4. Peak memory per request", "",

@@ -16,7 +16,7 @@ from .encoding import WireError
 from .problems import ProblemException
 
 
-@dataclass
+@dataclass(slots=True)
 class Incoming:
     """One request's body as read, with its Accept header. `parse` reads the JSON (part)
     once and lets go of the raw bytes: from then on only what the request still needs is
@@ -32,7 +32,8 @@ class Incoming:
         if self.parsed is None:
             if self.header_length is None:
                 text, buffers = framing.set_aside_base64(self.raw)
-                self.parsed = framing.restore_base64(parse_json(text), buffers)
+                parsed = parse_json(text)
+                self.parsed = framing.restore_base64(parsed, buffers) if buffers else parsed
             else:
                 try:
                     header, rest = framing.split(self.raw, self.header_length)

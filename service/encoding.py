@@ -62,6 +62,7 @@ DATA_KEYS = {"base64": frozenset({"encoding", "buffer"}),
 REQUIRED_KEYS = {"base64": DATA_KEYS["base64"], "json": DATA_KEYS["json"],
                  "binary": frozenset({"encoding", "binary_data_size"})}
 MAX_NDIM = 32  # numpy's own limit is 64; no program of ours needs more
+SMALL = 16  # arrays up to this many numbers are written as Python lists
 BASE64_PIECE = 4 * 2**18  # characters decoded at once: 768 KiB, never a second full copy
 
 
@@ -139,6 +140,9 @@ def as_list(array: np.ndarray, native: bool) -> Any:
         number = array.item()
         return _spell(number) if isinstance(number, float) and not math.isfinite(number) \
             else number
+    if array.ndim == 1 and array.size <= SMALL and array.dtype.kind == "f":
+        values = array.tolist()  # a few numbers: checked in Python, quicker than a ufunc
+        return values if all(map(math.isfinite, values)) else [_spell_any(v) for v in values]
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         out = array.astype(object)
         out[np.isnan(array)] = "NaN"
@@ -170,6 +174,10 @@ def _bytes_of(array: np.ndarray) -> memoryview:
     if array.dtype.kind not in "biuf":
         raise TypeError(f"arrays of dtype {array.dtype} do not go on the wire")
     return memoryview(np.ascontiguousarray(_little(array)).reshape(-1).view(np.uint8))
+
+
+def _spell_any(number: float) -> float | str:
+    return number if math.isfinite(number) else _spell(number)
 
 
 def _spell(number: float) -> str:
