@@ -28,6 +28,7 @@ import datetime
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -292,7 +293,7 @@ def main() -> None:
         f"- date: {datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}",
         (f"- machine: {os.cpu_count()} CPUs, {cpu}; Python {platform.python_version()}; "
          f"load average at the end {' '.join(f'{v:.2f}' for v in os.getloadavg())}"),
-        "- command: `.venv/bin/python -m bench.wire --out bench/RESULTS_wire.md`",
+        f"- command: `.venv/bin/python -m bench.wire {' '.join(sys.argv[1:])}`",
         "- servers: uvicorn `--loop uvloop --http httptools --workers 1`, loopback",
         "", "## 1. End to end through the Python client (B = 10,000, n = 100)", "",
         *table(["what", "median ms", "vs in-process"], e2e),

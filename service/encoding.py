@@ -137,9 +137,7 @@ def array_object(array: np.ndarray, data: dict[str, Any]) -> dict[str, Any]:
 def as_list(array: np.ndarray, native: bool) -> Any:
     """The list form: numbers, with the three strings where floats are not finite."""
     if array.ndim == 0:
-        number = array.item()
-        return _spell(number) if isinstance(number, float) and not math.isfinite(number) \
-            else number
+        return _spell_any(array.item())
     if array.ndim == 1 and array.size <= SMALL and array.dtype.kind == "f":
         values = array.tolist()  # a few numbers: checked in Python, quicker than a ufunc
         return values if all(map(math.isfinite, values)) else [_spell_any(v) for v in values]
@@ -176,7 +174,7 @@ def _bytes_of(array: np.ndarray) -> memoryview:
     return memoryview(np.ascontiguousarray(_little(array)).reshape(-1).view(np.uint8))
 
 
-def _spell_any(number: float) -> float | str:
+def _spell_any(number: float) -> float | str:  # ints and bools pass through
     return number if math.isfinite(number) else _spell(number)
 
 
