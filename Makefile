@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test serve openapi bench clean
+.PHONY: install test serve openapi bench clean node
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+# Node.js runs the JavaScript reader of docs/readers/ against a real server (tests/test_wire_clients.py).
+node:
+	@command -v node >/dev/null || (apt-get -o DPkg::Lock::Timeout=600 update && \
+		apt-get install -y -o DPkg::Lock::Timeout=600 nodejs)
+
+test: $(STAMP) node
 	$(BIN)/ruff check adcore service
 	$(BIN)/python -m pytest
 

@@ -50,13 +50,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(app: str, env: dict[str, str]) -> Iterator[tuple[int, int]]:
-    """(pid, port) of a uvicorn serving `app` until the block ends."""
+def server(app: str, env: dict[str, str], cwd: Path = ROOT) -> Iterator[tuple[int, int]]:
+    """(pid, port) of a uvicorn serving `app` (from the source tree `cwd`) until the block
+    ends."""
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
            "--loop", "uvloop", "--http", "httptools", "--workers", "1", "--no-access-log",
            "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, "PYTHONPATH": str(cwd), **env})
     try:
         wait_ready(port, proc)
         yield proc.pid, port
@@ -95,9 +96,10 @@ class Connection:
         writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return cls(reader, writer)
 
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
-                f"\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    async def post(self, path: str, body: bytes,
+                   headers: str = "Content-Type: application/json\r\n") -> tuple[int, bytes]:
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
         self.writer.write(head + body)
         status_line = await self.reader.readline()
         length = 0
@@ -141,7 +143,8 @@ def median_run(runs: list[Run]) -> dict[str, float]:
 
 
 async def drive(port: int, pid: int, path: str, bodies: Callable[[int], bytes],
-                concurrency: int, max_requests: int, max_seconds: float) -> Run:
+                concurrency: int, max_requests: int, max_seconds: float,
+                headers: str = "Content-Type: application/json\r\n") -> Run:
     connections = [await Connection.open(port) for _ in range(concurrency)]
     latencies: list[float] = []
     errors = 0
@@ -154,7 +157,7 @@ async def drive(port: int, pid: int, path: str, bodies: Callable[[int], bytes],
             body = bodies(issued)
             issued += 1
             start = time.perf_counter()
-            status, _ = await conn.post(path, body)
+            status, _ = await conn.post(path, body, headers)
             latencies.append(time.perf_counter() - start)
             errors += status != 200
 
@@ -298,10 +301,15 @@ def main() -> None:
         "", (f"In-process adcore time (prepare + execute, no HTTP or JSON): "
              f"{small_us:.0f} us for the small gradient, {compute_ms:.1f} ms for the batched "
              f"Rosenbrock gradient.")]
+    emit(lines, args.out)
+
+
+def emit(lines: list[str], out: Path | None) -> None:
+    """Print a markdown report, and write it to `out` when given."""
     text = "\n".join(lines) + "\n"
     print(text)
-    if args.out:
-        args.out.write_text(text)
+    if out:
+        out.write_text(text)
 
 
 if __name__ == "__main__":

@@ -404,6 +404,9 @@ OTHER_RESULTS = """
   `bench/http_load.py`.
 * Hostile traffic, overload at 5x capacity and `/healthz` under maximum-cost requests:
   `bench/RESULTS_hostile.md`, from `bench/load_hostile.py`.
+* Arrays on the wire (lists, base64, framed binary; the Python client end to end, the JSON
+  path against an orjson echo floor, peak memory per request): `bench/RESULTS_wire.md`, from
+  `bench/wire.py`.
 """
 
 

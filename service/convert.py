@@ -1,32 +1,41 @@
-"""JSON -> numpy for request bodies (SPEC §4): strict numbers in.
+"""The edge between the wire and numpy, server side (SPEC §4): every array of a request comes
+in through `ArrayReader`, every answer goes out through `reply`.
 
-Nested lists of numbers, where the strings "NaN", "Infinity" and "-Infinity" stand for the
-non-finite values. Booleans, null, other strings (even "1") and objects are refused with a
-`request` error naming the input, before numpy could coerce them.
+Arrays in. A value is either an array object (`encoding.py`: base64, json or binary buffers,
+shape and dtype checked before anything is decoded) or a nested list of numbers, where the
+strings "NaN", "Infinity" and "-Infinity" stand for the non-finite values. Booleans, null,
+other strings (even "1") and objects that are not array objects are refused with a `request`
+error naming the input, before numpy could coerce them. Every array leaves as float64,
+aligned and writable (a kernel sees the same array types whatever the form, so compiled
+loops never specialise again).
 
-Fast path: numpy infers a numeric dtype from a list only when every leaf is a number or a
-boolean (a string gives a text dtype, anything else an object one). Booleans become 0 or 1,
-so only leaves equal to 0 or 1 need a look at their Python type; random data has none. When
-that is inconclusive, an exact walk checks each innermost list at C speed
-(`set(map(type, row))`, about 1.6 ms for 1000x100) and names what is wrong. The way out,
-numpy -> JSON, is `encoding.py`, shared with the client.
+Fast path for lists: numpy infers a numeric dtype from a list only when every leaf is a
+number or a boolean (a string gives a text dtype, anything else an object one). Booleans
+become 0 or 1, so only leaves equal to 0 or 1 need a look at their Python type; random data
+has none. When that is inconclusive, an exact walk checks each innermost list at C speed
+(`set(map(type, row))`, about 1.6 ms for 1000x100) and names what is wrong.
+
+Answers out: the result dict in the asked form, written by orjson (finite arrays natively,
+at C speed), framed when binary.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import orjson
 
-from adcore.errors import RequestError
+from adcore.errors import LimitExceededError, RequestError
 
-from .encoding import NON_FINITE, dumps, jsonable
+from .encoding import MAX_NDIM, NON_FINITE, WireError, decode_array, encode
+from .framing import HEADER_LENGTH, JSON, OCTET_STREAM, Payload, frame
+from .problems import ProblemException
 
-__all__ = ["dumps", "jsonable", "to_array", "to_arrays"]
+__all__ = ["ArrayReader", "Reply", "dumps", "reply", "to_array", "wire_problem"]
 _NUMBER_TYPES = frozenset({float, int})
 _ALLOWED = frozenset({float, int, str, list})
-MAX_NDIM = 32  # numpy's own limit is 64; no program of ours needs more
 BOOLEAN_LOOKS = 64  # leaves equal to 0 or 1 looked up one by one before the exact walk
 FAST_PATH_ROWS = 64  # outer lengths from which the numeric fast path pays
 
@@ -43,8 +52,8 @@ def to_array(value: Any, where: str) -> np.ndarray:
     elif type(value) is str:
         return np.array(_non_finite(value, where))
     elif type(value) not in _NUMBER_TYPES:
-        raise RequestError(f"{where} must be a number or a nested list of numbers, "
-                           f"not {_json_type(value)}")
+        raise RequestError(f"{where} must be a number, a nested list of numbers or an array "
+                           f"object, not {_json_type(value)}")
     try:
         return np.array(value, dtype=np.float64)
     except (ValueError, TypeError):
@@ -70,11 +79,6 @@ def _numeric(value: list) -> tuple[np.ndarray | None, bool]:
         if type(leaf) is bool:
             return None, False
     return array, True
-
-
-def to_arrays(values: Mapping[str, Any], where: str) -> dict[str, np.ndarray]:
-    """`where` is a template for error messages, such as "input '{}'"."""
-    return {name: to_array(value, where.format(name)) for name, value in values.items()}
 
 
 def _check(rows: list, where: str, depth: int = 1) -> None:
@@ -114,6 +118,74 @@ def _json_type(value: Any) -> str:
         return "null"
     if isinstance(value, dict):
         return "an object"
-    if isinstance(value, str):
+    if isinstance(value, str | memoryview):  # a view: a long string set aside unparsed
         return "a string"
     return type(value).__name__
+
+
+# ---------------------------------------------------------------- arrays in
+
+class ArrayReader:
+    """The one way arrays of a request become numpy: each operation's fields (`at`, `v`,
+    `u`, and any array field added later) go through `one` or `named`, so every form is
+    accepted everywhere a nested list is."""
+
+    def __init__(self, max_elements: int, payload: Payload | None = None):
+        self.max_elements = max_elements
+        self.payload = payload
+
+    def one(self, value: Any, where: str) -> np.ndarray:
+        if type(value) is not dict:
+            return to_array(value, where)
+        try:
+            array = decode_array(value, where, max_elements=self.max_elements,
+                                 source=self.payload, from_list=to_array)
+        except WireError as err:
+            raise wire_problem(err) from None
+        array = array.astype(np.float64, copy=False)
+        if not (array.flags.writeable and array.flags.aligned):
+            array = array.copy()  # bytes of a base64 string, or an unpadded binary header
+        return array
+
+    def named(self, values: Mapping[str, Any], where: str) -> dict[str, np.ndarray]:
+        """`where` is a template for error messages, such as "input '{}'"."""
+        return {name: self.one(value, where.format(name)) for name, value in values.items()}
+
+
+def wire_problem(err: WireError) -> Exception:
+    """A wire error as the problem it is answered with."""
+    message = str(err)
+    if err.kind == "limit":
+        return LimitExceededError(message, limit=err.limit, value=err.value)
+    if err.kind == "framing":
+        return ProblemException(400, "framing", message)
+    return RequestError(message)
+
+
+# ---------------------------------------------------------------- answers out
+
+_DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+NO_HEADERS: dict[str, str] = {}  # shared, never mutated
+
+
+class Reply(NamedTuple):
+    """An answer's body, media type and extra headers (never mutated: shared constants)."""
+
+    content: bytes
+    media_type: str
+    headers: Mapping[str, str]
+
+
+def dumps(content: Any) -> bytes:
+    return orjson.dumps(content, option=_DUMPS_OPTIONS)
+
+
+def reply(results: dict[str, Any], form: str, *, id: str, meta: dict[str, Any]) -> Reply:
+    """An operation's answer, `{"id", **results, "meta"}`, with the results' arrays in
+    `form` ("list", "base64" or "binary"); `id` and `meta` are plain JSON."""
+    tree, buffers = encode(results, form, native=True)
+    header = dumps({"id": id, **tree, "meta": meta})
+    if form != "binary":
+        return Reply(header, JSON, NO_HEADERS)
+    body, length = frame(header, buffers)
+    return Reply(body, OCTET_STREAM, {HEADER_LENGTH: str(length)})

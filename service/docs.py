@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from .framing import HEADER_LENGTH, OCTET_STREAM
 from .schemas import DerivativeRequest, FunctionCreate, Problem
 
 REF = "#/components/schemas/{model}"
@@ -26,6 +27,41 @@ def request_body(model: type[BaseModel], examples: dict[str, Any] | None = None
     return {"requestBody": {"required": True, "content": {"application/json": media}}}
 
 
+FRAMED = ("A JSON part (an operation's body, its arrays as array objects with `\"data\": "
+          "{\"encoding\": \"binary\", \"binary_data_size\": n}`), then the raw little-"
+          "endian C-order bytes of those arrays back to back, in the order they appear in the "
+          "JSON text (the Open Inference Protocol's binary tensor extension). The header "
+          f"`{HEADER_LENGTH}` gives the JSON part's length in bytes.")
+
+
+def operation_request_body(model: type[BaseModel], examples: dict[str, Any]
+                           ) -> dict[str, Any]:
+    """An operation's body: JSON (arrays as lists or array objects), or framed binary."""
+    body = request_body(model, examples)
+    body["requestBody"]["content"][OCTET_STREAM] = {
+        "schema": {"type": "string", "format": "binary", "description": FRAMED}}
+    body["parameters"] = [{
+        "name": HEADER_LENGTH, "in": "header", "required": False,
+        "schema": {"type": "integer", "minimum": 0},
+        "description": "with Content-Type application/octet-stream: the length in bytes of "
+                       "the JSON part, which the binary arrays follow"}]
+    return body
+
+
+def answers() -> dict[int | str, dict[str, Any]]:
+    """The framed binary form of an operation's 200 answer (its JSON forms come from the
+    response model)."""
+    return {200: {"description": "the results; arrays as nested lists, as base64 array objects "
+                                 "(`Accept: application/json+base64` or `\"arrays\": "
+                                 "\"base64\"`), or framed binary (`Accept: application/octet-"
+                                 "stream` or `\"arrays\": \"binary\"`)",
+                  "content": {OCTET_STREAM: {"schema": {
+                      "type": "string", "format": "binary",
+                      "description": FRAMED + " The answer is padded with spaces to a multiple "
+                                     "of 8 bytes, and each array names its "
+                                     "`binary_data_offset`."}}}}}
+
+
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` entries: each status answers with a problem+json body."""
     content = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
@@ -34,13 +70,14 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _DESCRIPTIONS = {
-    400: "malformed JSON (including a repeated key), or a request that does not fit the "
-         "program (kind `request`)",
+    400: "malformed JSON (including a repeated key), a binary body whose framing does not add "
+         "up (kind `framing`), or a request that does not fit the program (kind `request`)",
     401: "API keys are configured and none valid was sent (kind `unauthorized`)",
     404: "unknown function id (kind `unknown-function`)",
     408: "the body did not arrive within body_timeout_s (kind `request-timeout`)",
     413: "body over max_body_bytes",
-    415: "Content-Type is not application/json",
+    415: "Content-Type is not application/json (nor, for an operation, application/octet-"
+         "stream with a framed binary body)",
     422: "program error (syntax, name, type, shape), over a limit (kind `limit`), "
          "or a body that does not match the schema (kind `validation`)",
     429: "over the per-key rate limit; retry after Retry-After seconds (kind `rate-limited`)",

@@ -8,7 +8,6 @@ body and numpy conversion are CPU work too, and stay off the event loop with the
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -16,7 +15,6 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
-import orjson
 from pydantic import ValidationError
 
 import adcore
@@ -26,9 +24,11 @@ from adcore.errors import LimitExceededError
 from adcore.request import Request
 from adcore.unparse import normalize
 
-from . import convert
+from . import convert, framing
+from .bodies import Incoming, parse_json
 from .cache import BoundedCache
 from .compute import ComputePool, current_cancel_event
+from .convert import Reply
 from .metrics import Metrics
 from .problems import ProblemException
 from .schemas import DerivativeRequest, FunctionCreate
@@ -74,72 +74,6 @@ def cheap(kernel: Kernel) -> bool:
     estimate = kernel.estimate
     return (estimate.equations <= INLINE_MAX_EQUATIONS and estimate.flops <= INLINE_MAX_FLOPS
             and kernel.sweep is None)
-
-
-def parse_json(raw: bytes) -> Any:
-    """Strict JSON: orjson refuses NaN and Infinity tokens, as RFC 8259 does. An object that
-    repeats a key is refused too (orjson would keep the last value silently, so
-    `{"program": "a", "program": "b"}` would mean whatever the last writer wanted)."""
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise ProblemException(400, "json", f"the body is not valid JSON: {err}") from None
-    if type(parsed) is dict:
-        repeated = repeated_key(raw, parsed)
-        if repeated is not None:
-            raise ProblemException(400, "json", "the body is not valid JSON for this API: "
-                                   f"the key {repeated[:80]!r} appears twice in one object")
-    return parsed
-
-
-QUICK_QUOTES = 8192  # bodies with more string quotes than this take the exact check directly
-
-
-def repeated_key(raw: bytes, parsed: dict[str, Any]) -> str | None:
-    """A key that some object of `raw` repeats, or None. Quick test first: every key of the
-    text owns exactly one ':' outside strings, so when those colons number as many as the
-    keys of the parsed objects (reachable through objects), nothing repeats. Only when that
-    cannot decide (escaped quotes, many strings, objects inside arrays, or a real repeat)
-    is the body parsed again by the exact, slower check."""
-    if b'\\"' not in raw and raw.count(b'"') <= QUICK_QUOTES:
-        inside = b"".join(raw.split(b'"')[1::2]).count(b":")
-        if raw.count(b":") - inside == _count_keys(parsed):
-            return None
-    return _exact_repeated_key(raw)
-
-
-def _count_keys(top: dict[str, Any]) -> int:
-    count, pending = 0, [top]  # a loop, not recursion: objects may nest 1024 deep
-    while pending:
-        node = pending.pop()
-        count += len(node)
-        pending.extend(v for v in node.values() if type(v) is dict)
-    return count
-
-
-class _Repeated(Exception):
-    def __init__(self, key: str):
-        self.key = key
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise _Repeated(key)
-        found[key] = value
-    return found
-
-
-def _exact_repeated_key(raw: bytes) -> str | None:
-    try:
-        json.loads(raw, object_pairs_hook=_unique_pairs)
-    except _Repeated as repeated:
-        return repeated.key
-    except RecursionError:
-        raise ProblemException(400, "json", "the body is not valid JSON for this API: it "
-                               "nests objects and arrays too deeply") from None
-    return None
 
 
 def _version() -> str:
@@ -194,18 +128,15 @@ class Nabla:
             raise unknown_function(function_id)
         return convert.dumps(describe(*found))
 
-    def derive(self, operation: str, raw: bytes | Any) -> bytes:
-        """One operation from the raw body (or an already parsed small one)."""
-        body = DerivativeRequest.model_validate(parse_json(raw) if isinstance(raw, bytes)
-                                                else raw)
-        program = self._program(body)
-        request = self._prepare(program, operation, body)
+    def derive(self, operation: str, incoming: Incoming) -> Reply:
+        """One operation from its body."""
+        program, request, form = self._accept(operation, incoming)
         kernel, hit = program.kernel(request)
         if not hit:
             self.metrics.observe_compile(kernel.compile_ms / 1e3)
-            return self._run(program, kernel, request, hit)
+            return self._run(program, kernel, request, hit, form)
         try:
-            return self._run(program, kernel, request, hit)
+            return self._run(program, kernel, request, hit, form)
         except (ProgramError, ProblemException, MemoryError):
             raise
         except Exception as err:  # noqa: BLE001
@@ -216,33 +147,48 @@ class Nabla:
             self.kernels.discard(program.kernel_key(request))
             kernel, _ = program.kernel(request)
             self.metrics.observe_compile(kernel.compile_ms / 1e3)
-            return self._run(program, kernel, request, False)
+            return self._run(program, kernel, request, False, form)
 
-    def derive_inline(self, operation: str, parsed: Any) -> bytes | None:
+    def derive_inline(self, operation: str, incoming: Incoming) -> Reply | None:
         """The same on the event loop, only when nothing heavy is left: the program is in
         memory (no parsing, no database), its kernel is compiled, and the kernel's static
         estimate is tiny. Returns None when any of that fails; the caller then uses the pool.
         Skipping the thread hop halves the CPU cost of a small cached request."""
-        body = DerivativeRequest.model_validate(parsed)
+        body = DerivativeRequest.model_validate(incoming.parse())
         program = self._program_in_memory(body)
         if program is None:
             return None
-        request = self._prepare(program, operation, body)
+        request = self._prepare(program, operation, body, incoming)
         kernel = self.kernels.get(program.kernel_key(request), accept=cheap)
         if kernel is None:
             return None
-        return self._run(program, kernel, request, True)
+        return self._run(program, kernel, request, True, self._form(body, incoming))
 
-    def _prepare(self, program: adcore.Program, operation: str,
-                 body: DerivativeRequest) -> Request:
-        v = None if body.v is None else convert.to_arrays(body.v, "v['{}']")
-        u = None if body.u is None else convert.to_array(body.u, "u")
-        return program.prepare(operation, convert.to_arrays(body.at, "input '{}'"),
+    def _accept(self, operation: str, incoming: Incoming
+                ) -> tuple[adcore.Program, Request, str]:
+        """The program, the prepared request and the answer's form. The parsed body is let
+        go of once its arrays are numpy (a base64 batch's text would double its memory)."""
+        body = DerivativeRequest.model_validate(incoming.parse())
+        program = self._program(body)
+        request = self._prepare(program, operation, body, incoming)
+        incoming.parsed = None
+        return program, request, self._form(body, incoming)
+
+    @staticmethod
+    def _form(body: DerivativeRequest, incoming: Incoming) -> str:
+        return framing.requested_form(incoming.accept, body.arrays)
+
+    def _prepare(self, program: adcore.Program, operation: str, body: DerivativeRequest,
+                 incoming: Incoming) -> Request:
+        arrays = convert.ArrayReader(self.limits.max_array_elements, incoming.payload)
+        v = None if body.v is None else arrays.named(body.v, "v['{}']")
+        u = None if body.u is None else arrays.one(body.u, "u")
+        return program.prepare(operation, arrays.named(body.at, "input '{}'"),
                                wrt=body.wrt, batch=body.batch, v=v, u=u, mode=body.mode,
                                diagonal=body.diagonal)
 
     def _run(self, program: adcore.Program, kernel: Kernel, request: Request,
-             hit: bool) -> bytes:
+             hit: bool, form: str) -> Reply:
         start = time.perf_counter()
         if kernel.sweep is not None:
             cancelled = current_cancel_event()
@@ -251,11 +197,10 @@ class Nabla:
         with np.errstate(all="ignore"):  # IEEE results (inf, nan) are answers, not warnings
             result = program.execute(kernel, request)
         run_ms = (time.perf_counter() - start) * 1e3
-        content = {"id": program.id, **convert.jsonable(result)}
-        content["meta"] = {"cache": "hit" if hit else "miss",
-                           "compile_ms": 0.0 if hit else round(kernel.compile_ms, 3),
-                           "run_ms": round(run_ms, 3), "flops": kernel.estimate.flops}
-        return convert.dumps(content)
+        meta = {"cache": "hit" if hit else "miss",
+                "compile_ms": 0.0 if hit else round(kernel.compile_ms, 3),
+                "run_ms": round(run_ms, 3), "flops": kernel.estimate.flops}
+        return convert.reply(result, form, id=program.id, meta=meta)
 
     def _program_in_memory(self, body: DerivativeRequest) -> adcore.Program | None:
         store = self._store  # not `self.store`: opening the database is not for the loop
@@ -277,13 +222,12 @@ class Nabla:
 
     # ---- on the event loop ----
 
-    async def compute(self, operation: str, raw: bytes) -> bytes:
-        """Small bodies are parsed here and tried inline; the rest goes to the pool."""
-        if len(raw) > INLINE_MAX_BODY:
-            return await self.pool.run(self.derive, operation, raw)
-        parsed = parse_json(raw)
+    async def compute(self, operation: str, incoming: Incoming) -> Reply:
+        """Small JSON bodies are parsed here and tried inline; the rest goes to the pool."""
+        if len(incoming.raw) > INLINE_MAX_BODY or incoming.header_length is not None:
+            return await self.pool.run(self.derive, operation, incoming)
         try:
-            content = self.derive_inline(operation, parsed)
+            content = self.derive_inline(operation, incoming)
         except (ProgramError, ProblemException, ValidationError, MemoryError):
             raise  # the client's error (or memory): answered as it is
         except Exception as err:  # noqa: BLE001
@@ -292,7 +236,7 @@ class Nabla:
                         type(err).__name__, err)
             content = None
         if content is None:
-            content = await self.pool.run(self.derive, operation, parsed)
+            content = await self.pool.run(self.derive, operation, incoming)
         return content
 
     def cache_stats(self) -> dict[str, Any]:

@@ -17,6 +17,9 @@ NET_AT = {"inputs": [[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]],
           "W": [[0.1, 0.2], [-0.3, 0.4], [0.5, -0.6]], "b": [0.0, 0.1]}
 
 REGISTER: dict[str, Any] = {"program": ROSENBROCK}
+# x = [-1.2, 1, 1] as tesseract-core's base64 array object (little-endian float64 bytes)
+X_BASE64 = {"object_type": "array", "shape": [3], "dtype": "float64",
+            "data": {"buffer": "MzMzMzMz878AAAAAAADwPwAAAAAAAPA/", "encoding": "base64"}}
 
 
 def _ex(summary: str, **body: Any) -> dict[str, Any]:
@@ -43,6 +46,13 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
         "batched-rosenbrock": _ex("Rosenbrock gradient at two points at once",
                                   program=ROSENBROCK, batch=["x"],
                                   at={"x": [[-1.2, 1.0, 1.0], [1.0, 1.0, 1.0]]}),
+        "rosenbrock-base64": _ex("Arrays as base64 both ways (tesseract-core's array objects)",
+                                 program=ROSENBROCK, at={"x": X_BASE64}, arrays="base64"),
+        "rosenbrock-json-buffer": _ex("An array object with a json buffer, float32 read as "
+                                      "float64", program=ROSENBROCK, at={"x": {
+                                          "object_type": "array", "shape": [3],
+                                          "dtype": "float32", "data": {
+                                              "buffer": [-1.5, 1.0, 1.0], "encoding": "json"}}}),
         "nested": _ex("Gradient through an inner grad (forward-over-reverse)",
                       program=NESTED, at={"x": [1.0, 2.0, 3.0]}),
     },
@@ -62,6 +72,11 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
     "hvp": {
         "rosenbrock": _ex("Hessian-vector product of Rosenbrock", program=ROSENBROCK,
                           at={"x": [-1.2, 1.0, 1.0]}, v={"x": [1.0, 0.0, 0.0]}),
+        "rosenbrock-base64": _ex("The same with the point and the tangent as base64",
+                                 program=ROSENBROCK, at={"x": X_BASE64},
+                                 v={"x": {**X_BASE64, "data": {
+                                     "buffer": "AAAAAAAA8D8AAAAAAAAAAAAAAAAAAAAA",
+                                     "encoding": "base64"}}}, arrays="base64"),
     },
     "jvp": {
         "layer": _ex("Directional derivative of a sigmoid layer along its bias", program=NET,

@@ -16,13 +16,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import adcore
 
+from .bodies import Incoming
+from .convert import Reply
 from .deps import too_slow
-from .engine import INLINE_MAX_BODY, Nabla, parse_json
+from .engine import INLINE_MAX_BODY, Nabla
+from .framing import HEADER_LENGTH
 from .problems import problem
 
 PATHS = {f"/v1/{operation}": operation for operation in adcore.OPERATIONS}
 ROUTE_KEY = "nabla.route"
 _JSON = b"application/json"
+_FRAMING = HEADER_LENGTH.lower().encode()
 
 
 class FastPathMiddleware:
@@ -32,7 +36,8 @@ class FastPathMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         operation = PATHS.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if operation is None or scope["method"] != "POST" or not _small_json(scope):
+        accept = None if operation is None or scope["method"] != "POST" else _small_json(scope)
+        if accept is None:
             await self.app(scope, receive, send)
             return
         try:
@@ -44,34 +49,45 @@ class FastPathMiddleware:
             await problem(slow.status, slow.kind, slow.detail, scope["path"], slow.headers,
                           **slow.extensions)(scope, receive, send)
             return
-        content = self._try(operation, body)
-        if content is None:  # not for the fast lane: the app sees the request untouched
+        reply = self._try(operation, body, accept)
+        if reply is None:  # not for the fast lane: the app sees the request untouched
             await self.app(scope, _replay(messages, receive), send)
             return
         scope[ROUTE_KEY] = scope["path"]  # the metrics label the router would have set
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", _JSON), (b"content-length", str(len(content)).encode())]})
-        await send({"type": "http.response.body", "body": content})
+        headers = [(b"content-type", reply.media_type.encode()),
+                   (b"content-length", str(len(reply.content)).encode()),
+                   *((k.encode(), v.encode()) for k, v in reply.headers.items())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.content})
 
-    def _try(self, operation: str, body: bytes) -> bytes | None:
+    def _try(self, operation: str, body: bytes, accept: bytes) -> Reply | None:
         # Any error, even a bug, is left for the routes to raise again and answer.
         try:
-            return self.nabla.derive_inline(operation, parse_json(body))
+            return self.nabla.derive_inline(operation, Incoming(body, accept=accept.decode(
+                "latin-1")))
         except Exception:  # noqa: BLE001
             return None
 
 
-def _small_json(scope: Scope) -> bool:
-    """Content-Type exactly JSON and a declared length within the fast lane's bound."""
+def _small_json(scope: Scope) -> bytes | None:
+    """The Accept header (b"" if none) of a request for the fast lane: Content-Type exactly
+    JSON, a declared length within the fast lane's bound, and no framing header; else None."""
     length = content_type = None
+    accept = b""
     for name, value in scope["headers"]:
         if name == b"content-length":
             length = value
         elif name == b"content-type":
             content_type = value
+        elif name == b"accept":
+            accept = value
+        elif name == _FRAMING:  # JSON that claims a framing: the route refuses it
+            return None
     if length is None or not length.isdigit() or int(length) > INLINE_MAX_BODY:
-        return False
-    return content_type is not None and content_type.split(b";", 1)[0].strip() == _JSON
+        return None
+    if content_type is None or content_type.split(b";", 1)[0].strip() != _JSON:
+        return None
+    return accept
 
 
 async def _read(receive: Receive) -> tuple[bytes, list[Message]]:

@@ -19,8 +19,11 @@ from .settings import Settings, get_settings
 DESCRIPTION = """Exact derivatives (automatic differentiation) of programs in a small array
 language. Register a program or send it inline, then ask for its value, gradient, Jacobian,
 Hessian, Hessian-vector product, JVP, VJP or Laplacian at a point or a batch of points.
-Non-finite numbers travel as the strings "NaN", "Infinity" and "-Infinity". Every error is
-RFC 9457 `application/problem+json`."""
+Arrays travel as nested lists (non-finite numbers as the strings "NaN", "Infinity" and
+"-Infinity"), as tesseract-core base64 array objects (`Accept: application/json+base64`), or
+in framed binary bodies (`application/octet-stream` with `Inference-Header-Content-Length`,
+the Open Inference Protocol's binary tensor extension). Every error is RFC 9457
+`application/problem+json`."""
 
 API_VERSION = "1.0"  # of the HTTP contract (SPEC v1), not of the package: see /healthz
 TAGS = [

@@ -1,6 +1,7 @@
 """RFC 9457 problem details for every error the service can answer with (SPEC §2.5, §4).
 
-Statuses: 400 for a request that does not fit (malformed JSON, a `request` error of adcore:
+Statuses: 400 for a request that does not fit (malformed JSON, a binary body whose framing
+does not add up, a `request` error of adcore:
 missing or unknown inputs, ragged arrays, booleans or numeric strings where numbers belong);
 422 for a program that does not compile (`syntax`, `name`, `type`, `shape`), for a body that
 does not match the schema (`validation`), and for anything over a configured limit (`limit`,
@@ -36,6 +37,7 @@ TITLES = {
     "request": "The request does not fit the program",
     "validation": "The body does not match the schema",
     "json": "The body is not valid JSON",
+    "framing": "The binary body does not match its framing",
     "unknown-function": "No function with this id",
     "not-found": "Not found",
     "method-not-allowed": "Method not allowed",
@@ -50,7 +52,8 @@ TITLES = {
 }
 # What each `type` means, served at /problems/<kind> so that the URIs resolve (RFC 9457 §3.1.1).
 STATUSES = {"syntax": 422, "name": 422, "type": 422, "shape": 422, "limit": 422,
-            "request": 400, "validation": 422, "json": 400, "unknown-function": 404,
+            "request": 400, "validation": 422, "json": 400, "framing": 400,
+            "unknown-function": 404,
             "not-found": 404, "method-not-allowed": 405, "payload-too-large": 413,
             "unsupported-media-type": 415, "overloaded": 503, "unauthorized": 401,
             "rate-limited": 429, "request-timeout": 408, "store-unavailable": 503,
@@ -69,12 +72,17 @@ DESCRIPTIONS = {
     "json": "The body is not JSON (NaN and Infinity tokens are not JSON: send the strings "
             "\"NaN\", \"Infinity\", \"-Infinity\"), repeats a key in an object, or was cut "
             "short by the client.",
+    "framing": "An application/octet-stream body is a JSON part, whose length is the "
+               "Inference-Header-Content-Length header, then the bytes of its binary arrays in "
+               "the order they appear: the header is missing or past the end of the body, or "
+               "the arrays' binary_data_size do not add up to the bytes after the JSON part.",
     "unknown-function": "No program with this id is registered on this server; send the "
                         "program text inline or register it first.",
     "not-found": "No such route.",
     "method-not-allowed": "The route exists with other methods; see the Allow header.",
     "payload-too-large": "The body is over max_body_bytes.",
-    "unsupported-media-type": "Send Content-Type: application/json.",
+    "unsupported-media-type": "Send Content-Type: application/json (or, for an operation, "
+                              "application/octet-stream with a framed binary body).",
     "overloaded": "Every compute slot is busy (or memory is short); retry after the "
                   "Retry-After seconds.",
     "unauthorized": "This server needs an API key: 'Authorization: Bearer <key>' or "

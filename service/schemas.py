@@ -1,10 +1,10 @@
 """Pydantic models of the HTTP API (SPEC §4), apart from adcore's own types.
 
-Arrays are typed for the docs only (`Array`: a number, one of the non-finite strings, or a
-list of arrays) and skip pydantic's validation: `convert.py` checks them strictly and much
-faster, straight into numpy. Everything else is validated strictly (no "1" -> 1, no
-"true" -> True) and unknown fields are refused, so a typo such as `diagonl` is a 422, not
-a silently ignored option.
+Arrays are typed for the docs only (`Array`: a number, one of the non-finite strings, a
+list of arrays, or an `EncodedArray` object) and skip pydantic's validation: `convert.py`
+checks them strictly and much faster, straight into numpy. Everything else is validated
+strictly (no "1" -> 1, no "true" -> True) and unknown fields are refused, so a typo such as
+`diagonl` is a 422, not a silently ignored option.
 """
 
 from __future__ import annotations
@@ -15,9 +15,45 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validat
 from typing_extensions import TypeAliasType
 
 from . import examples
+from .encoding import DTYPES
 
 NonFinite = Literal["NaN", "Infinity", "-Infinity"]
-Array = TypeAliasType("Array", "float | NonFinite | list[Array]")  # type: ignore[misc]
+ArrayList = TypeAliasType("ArrayList", "float | NonFinite | list[ArrayList]")  # type: ignore[misc]
+Dtype = Literal[tuple(DTYPES)]  # type: ignore[valid-type]
+
+
+class Base64Data(BaseModel):
+    buffer: str = Field(description="base64 (standard alphabet, '=' padding) of the "
+                        "little-endian, C-order bytes")
+    encoding: Literal["base64"]
+
+
+class JsonData(BaseModel):
+    buffer: ArrayList = Field(description="the numbers, as a nested or flat list")
+    encoding: Literal["json"]
+
+
+class BinaryData(BaseModel):
+    encoding: Literal["binary"]
+    binary_data_size: int = Field(ge=0, description="bytes of this array in the binary part "
+                                  "of a framed body (application/octet-stream)")
+    binary_data_offset: int | None = Field(None, ge=0, description="where they start, from "
+                                           "the end of the JSON part; optional in requests")
+
+
+class EncodedArray(BaseModel):
+    """tesseract-core's array object: shape, dtype and a buffer (base64, json or binary).
+    Requests may use float32 and integer dtypes (read as float64); answers are float64
+    (int64 for the indices of sparse blocks)."""
+
+    model_config = ConfigDict(title="EncodedArray")
+    object_type: Literal["array"]
+    shape: list[int] = Field(description="dimensions, [] for a scalar")
+    dtype: Dtype = Field(description="little-endian, by numpy's name")
+    data: Base64Data | JsonData | BinaryData = Field(discriminator="encoding")
+
+
+Array = ArrayList | EncodedArray
 ArrayIn = Annotated[Array, SkipValidation]
 Mode = Literal["auto", "forward", "reverse"]
 
@@ -50,7 +86,8 @@ class DerivativeRequest(BaseModel):
     model_config = _STRICT
     program: str | None = Field(None, description="inline program text; or give `function`")
     function: str | None = Field(None, description="id of a registered program")
-    at: dict[str, ArrayIn] = Field(description="input name -> nested list of numbers")
+    at: dict[str, ArrayIn] = Field(
+        description="input name -> nested list of numbers or array object")
     batch: list[str] | None = Field(
         None, description="inputs carrying a leading batch axis (same length B for all)")
     wrt: list[str] | str | None = Field(
@@ -60,6 +97,9 @@ class DerivativeRequest(BaseModel):
     u: ArrayIn | None = Field(None, description="vjp: a cotangent shaped like the result")
     mode: Mode = Field("auto", description="jacobian: forward, reverse or auto")
     diagonal: bool = Field(False, description="hessian: only the diagonal, O(n) memory")
+    arrays: Literal["list", "base64", "binary"] | None = Field(
+        None, description="form of the answer's arrays; default: from the Accept header "
+        "(application/json+base64: base64, application/octet-stream: binary), else list")
 
     @model_validator(mode="after")
     def _one_program(self) -> DerivativeRequest:

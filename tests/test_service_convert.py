@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from adcore.errors import RequestError
-from service.convert import BOOLEAN_LOOKS, FAST_PATH_ROWS, MAX_NDIM, to_array
-from service.encoding import decode, dumps, jsonable
+from service.convert import BOOLEAN_LOOKS, FAST_PATH_ROWS, reply, to_array
+from service.encoding import MAX_NDIM, decode
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -69,8 +69,8 @@ def test_depth_is_bounded() -> None:
 def test_results_encode_non_finite_as_strings() -> None:
     results = {"value": np.float64("nan"), "gradient": {
         "x": np.array([[1.0, np.inf], [-np.inf, 2.0]]), "y": np.arange(3.0)[::-1]}}
-    text = dumps(jsonable(results)).decode()
-    assert json.loads(text) == {"value": "NaN", "gradient": {
+    text = reply(results, "list", id="abc", meta={}).content.decode()
+    assert json.loads(text) == {"id": "abc", "meta": {}, "value": "NaN", "gradient": {
         "x": [[1.0, "Infinity"], ["-Infinity", 2.0]], "y": [2.0, 1.0, 0.0]}}
     back = decode(json.loads(text))
     assert np.isnan(back["value"])

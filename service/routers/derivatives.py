@@ -14,8 +14,8 @@ from fastapi import APIRouter, Request, Response
 import adcore
 
 from .. import examples
-from ..deps import json_body, nabla_of
-from ..docs import problems, request_body
+from ..deps import nabla_of, operation_body
+from ..docs import answers, operation_request_body, problems
 from ..schemas import RESPONSES, DerivativeRequest
 
 router = APIRouter(prefix="/v1", tags=["derivatives"])
@@ -34,8 +34,8 @@ SUMMARIES = {
 
 def endpoint(operation: str) -> Callable[[Request], Awaitable[Response]]:
     async def compute(request: Request) -> Response:
-        content = await nabla_of(request).compute(operation, await json_body(request))
-        return Response(content, media_type="application/json")
+        reply = await nabla_of(request).compute(operation, await operation_body(request))
+        return Response(reply.content, media_type=reply.media_type, headers=reply.headers)
 
     compute.__name__ = operation
     return compute
@@ -45,5 +45,5 @@ for _operation in adcore.OPERATIONS:
     router.add_api_route(
         f"/{_operation}", endpoint(_operation), methods=["POST"],
         response_model=RESPONSES[_operation], summary=SUMMARIES[_operation],
-        responses=problems(400, 401, 404, 408, 413, 415, 422, 429, 503),
-        openapi_extra=request_body(DerivativeRequest, examples.OPERATIONS[_operation]))
+        responses={**answers(), **problems(400, 401, 404, 408, 413, 415, 422, 429, 503)},
+        openapi_extra=operation_request_body(DerivativeRequest, examples.OPERATIONS[_operation]))
