@@ -40,3 +40,23 @@ def api(service_app: Callable[..., Any]) -> Iterator[Any]:
 
     with TestClient(service_app()) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL server for the session (started on first use)."""
+    from tests.postgres import postgres_server
+
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Each store backend in turn, empty: SQLite in a temporary directory, PostgreSQL in a
+    fresh database of the session's server."""
+    from tests.stores import postgres_store, sqlite_store
+
+    if request.param == "sqlite":
+        return sqlite_store(tmp_path / "data")
+    return postgres_store(request.getfixturevalue("postgres"), tmp_path / "data")
