@@ -7,9 +7,12 @@ numpy arrays in and out.
         f = nabla.compile("sum(100*(x[1:]-x[:-1]^2)^2 + (1-x[:-1])^2)")
         f.hessian(at={"x": np.zeros(5)}, diagonal=True)
 
-A program is registered once per client and then sent by id; when a server does not know the
-id (a fresh in-memory server, another replica), the request is repeated with the text inline.
-429 and 503 answers are retried after their Retry-After, a bounded number of times. Errors
+A program is registered once per client and then sent by id, also in the `Nabla-Function`
+header, so that a load balancer can keep each function on one replica (SPEC §4). When a
+server does not know the id (a fresh in-memory server), or its store is unavailable, the
+request is repeated with the text inline.
+429 and 503 answers are retried after their Retry-After, and requests whose connection broke
+mid-way after a short pause, a bounded number of times (every request is idempotent). Errors
 raise `ProblemError`, which carries the RFC 9457 fields (kind, line, column, excerpt, ...).
 """
 
@@ -28,6 +31,9 @@ ArrayLike = Any  # numpy array, nested list or number
 RESULT_KEYS = ("value", "gradient", "jacobian", "hessian", "hessian_diagonal", "hvp", "jvp",
                "vjp", "laplacian")
 RETRY_STATUSES = (429, 503)
+FUNCTION_HEADER = "Nabla-Function"  # the id a request uses: what a load balancer hashes on
+INLINE_FALLBACK = ("unknown-function", "store-unavailable")
+CONNECTION_RETRY_S = 0.2
 
 
 class ProblemError(Exception):
@@ -76,7 +82,7 @@ class Client:
         return self._ids[program]
 
     def function(self, function_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/v1/functions/{function_id}")
+        return self._request("GET", f"/v1/functions/{function_id}", function=function_id)
 
     def compile(self, program: str) -> RemoteProgram:
         """A handle whose methods are the operations, like `adcore.compile(text)`."""
@@ -122,9 +128,11 @@ class Client:
             body["u"] = jsonable(u)
         path = f"/v1/{operation}"
         try:
-            answer = self._request("POST", path, {**body, "function": self.register(program)})
+            function_id = self.register(program)
+            answer = self._request("POST", path, {**body, "function": function_id},
+                                   function=function_id)
         except ProblemError as err:
-            if err.kind != "unknown-function":
+            if err.kind not in INLINE_FALLBACK:
                 raise
             self._ids.pop(program, None)  # the server lost it: inline now, register next time
             answer = self._request("POST", path, {**body, "program": program})
@@ -144,12 +152,23 @@ class Client:
 
     # ---- plumbing ----
 
-    def _request(self, method: str, path: str, body: Any = None) -> Any:
+    def _request(self, method: str, path: str, body: Any = None, *,
+                 function: str | None = None) -> Any:
         content = None if body is None else orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
         headers = {"content-type": "application/json"} if content is not None else {}
+        if function is not None:
+            headers[FUNCTION_HEADER] = function
         for attempt in range(self.max_retries + 1):
-            response = self._http.request(method, self.base_url + path, content=content,
-                                          headers=headers)
+            try:
+                response = self._http.request(method, self.base_url + path, content=content,
+                                              headers=headers)
+            except (httpx.NetworkError, httpx.RemoteProtocolError):
+                # A connection lost mid-answer (a replica died behind the load balancer):
+                # every request of this API is idempotent, so it is sent again.
+                if attempt == self.max_retries:
+                    raise
+                self._sleep(CONNECTION_RETRY_S)
+                continue
             if response.status_code not in RETRY_STATUSES or attempt == self.max_retries:
                 break
             self._sleep(self._retry_after(response))
