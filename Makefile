@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test serve openapi bench clean
+.PHONY: install servers test serve openapi bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+# The cluster tests run a real PostgreSQL and nginx: Debian's packages, installed when absent
+# (CI is a fresh Debian with Python only, as root). Nothing is started here: the tests start
+# their own servers on free ports in temporary folders.
+servers:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -x /usr/sbin/nginx ]; then :; \
+	else apt-get update -o DPkg::Lock::Timeout=600 && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -o DPkg::Lock::Timeout=600 --no-install-recommends postgresql nginx-light; fi
+
+test: $(STAMP) servers
 	$(BIN)/ruff check adcore service
 	$(BIN)/python -m pytest
 

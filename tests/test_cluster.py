@@ -21,8 +21,7 @@ import numpy as np
 import pytest
 
 from service.client import Client, ProblemError
-from service.problems import STATUSES, TITLES
-from tests.cluster import NGINX_CONF, TEST_BODY_TIMEOUT_S, Cluster
+from tests.cluster import TEST_BODY_TIMEOUT_S, Cluster
 from tests.test_hostile_corpus import send_raw
 
 ROUTE = re.compile(r'nabla_requests_total\{method="(\w+)",route="([^"]+)",status="(\d+)"\} (\d+)')
@@ -44,19 +43,6 @@ def wait_for(condition: Callable[[], bool], limit: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"never happened within {limit} s: {what}")
         time.sleep(0.05)
-
-
-def test_the_edge_problems_are_the_apps_problem_types() -> None:
-    """nginx's own answers are static problem+json bodies in nginx.conf: each must name a
-    kind the app documents (at /problems/<kind>) with the same title and status."""
-    bodies = [json.loads(body) for body in
-              re.findall(r"return \d+ '(.*?)';", NGINX_CONF.read_text())]
-    assert {body["kind"] for body in bodies} == {"bad-request", "headers-too-large",
-                                                 "uri-too-long", "payload-too-large",
-                                                 "replica-unavailable"}
-    for body in bodies:
-        assert body["type"] == f"/problems/{body['kind']}"
-        assert (body["status"], body["title"]) == (STATUSES[body["kind"]], TITLES[body["kind"]])
 
 
 def test_any_replica_answers_any_id_and_the_header_keeps_a_function_on_one(
