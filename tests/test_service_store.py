@@ -19,6 +19,7 @@ from service.problems import ProblemException
 from service.registry.base import SCHEMA_VERSION, Breaker
 from service.registry.sqlite import SQLiteRegistry
 from service.store import FunctionStore
+from tests.servers import free_port
 from tests.stores import StoreUnderTest
 
 
@@ -241,6 +242,27 @@ def test_inline_programs_are_not_registered(store: StoreUnderTest) -> None:
     assert functions.program(program.id) is None
     assert functions.registry.count() == 0
     functions.close()
+
+
+def test_a_database_down_at_start_up_is_503_and_inline_programs_still_work(
+        tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+    from service.settings import Settings
+
+    nothing = f"postgresql://nabla@127.0.0.1:{free_port()}/nabla"  # no server listens there
+    settings = Settings(database_url=nothing, data_dir=tmp_path, gc_freeze=False,
+                        database_timeout_s=0.5, retry_after_s=2)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        registered = client.post("/v1/functions", json={"program": "sum(x)"})
+        assert registered.status_code == 503, registered.text
+        assert registered.json()["kind"] == "store-unavailable"
+        assert registered.headers["retry-after"] == "2"
+        assert client.get("/v1/functions/" + "0" * 32).status_code == 503  # not a miss
+        inline = client.post("/v1/gradient", json={"program": "sum(x^2)", "at": {"x": [3.0]}})
+        assert inline.status_code == 200 and inline.json()["gradient"]["x"] == [6.0]
+    assert not list(tmp_path.iterdir())  # no SQLite file written instead
 
 
 # ---- the breaker: a database out of reach is not waited for by every request ----

@@ -201,7 +201,13 @@ class SQLRegistry:
         done."""
         if self._schema_ready:
             return
-        with self._schema_lock, self._schema_transaction(db):
+        with self._schema_lock:
+            if not self._schema_ready:
+                self._migrate(db)
+                self._schema_ready = True
+
+    def _migrate(self, db: Connection) -> None:
+        with self._schema_transaction(db):
             db.execute(VERSIONS)
             current = int(db.execute(CURRENT_VERSION).fetchone()[0] or 0)
             if current > SCHEMA_VERSION:
@@ -215,7 +221,6 @@ class SQLRegistry:
                     db.execute(statement)
                 db.execute(self._sql(RECORD_VERSION), (version, _now()))
                 log.info("function store: schema version %d applied", version)
-        self._schema_ready = True
 
     @contextmanager
     def _guard(self, what: str, reading: bool) -> Iterator[None]:

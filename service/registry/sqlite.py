@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,21 @@ from pathlib import Path
 from .base import Connection, SQLRegistry
 
 BUSY_TIMEOUT_MS = 10_000  # other worker processes may hold the write lock this long
+
+
+def _switch_to_wal(db: sqlite3.Connection) -> None:
+    """`PRAGMA journal_mode=WAL`, which SQLite answers "database is locked" at once (its busy
+    handler is not asked) while another connection switches a fresh file too: several
+    workers starting together on a new data directory. Retried up to the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class SQLiteRegistry(SQLRegistry):
@@ -46,7 +62,7 @@ class SQLiteRegistry(SQLRegistry):
             # apart instead of failing inside the driver's UTF-8 decoding.
             db.text_factory = bytes
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")  # a commit survives kill -9
         except BaseException:
             db.close()
