@@ -1,4 +1,5 @@
-# Nabla: the derivative service (SPEC §4). The same server as `make serve`.
+# Nabla: the derivative service (SPEC §4). The same server as `make serve`; with
+# NABLA_DATABASE_URL set it uses PostgreSQL (docker-compose.yml runs three behind nginx).
 #   docker build -t nabla . && docker run -p 8000:8000 -v nabla-data:/data nabla
 FROM python:3.11-slim
 
@@ -17,7 +18,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 RUN mkdir adcore service \
     && touch adcore/__init__.py service/__init__.py \
-    && pip install '.[service]' \
+    && pip install '.[service,postgres]' \
     && pip uninstall -y nabla \
     && rm -rf adcore service
 

@@ -2,23 +2,33 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+APT := apt-get -y -o DPkg::Lock::Timeout=600
 
-.PHONY: install test serve openapi bench clean node
+.PHONY: install system test serve openapi bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[service,test]'
+	$(BIN)/pip install --quiet -e '.[service,postgres,test]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
-# Node.js runs the JavaScript reader of docs/readers/ against a real server (tests/test_wire_clients.py).
-node:
-	@command -v node >/dev/null || (apt-get -o DPkg::Lock::Timeout=600 update && \
-		apt-get install -y -o DPkg::Lock::Timeout=600 nodejs)
+# What the tests drive for real, from Debian's packages, installed when absent (CI is a fresh
+# Debian with Python only, as root): Node.js (the JavaScript array reader), PostgreSQL and
+# nginx (the cluster tests), Chromium (the browser tests; Playwright's own browser download is
+# not used). Nothing is started here: the tests start their own servers on free ports in
+# temporary folders.
+system:
+	@missing=""; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then $(APT) update && \
+	  DEBIAN_FRONTEND=noninteractive $(APT) install $$missing; fi
 
-test: $(STAMP) node
+test: $(STAMP) system
 	$(BIN)/ruff check adcore service
 	$(BIN)/python -m pytest
 

@@ -7,9 +7,12 @@ numpy arrays in and out.
         f = nabla.compile("sum(100*(x[1:]-x[:-1]^2)^2 + (1-x[:-1])^2)")
         f.hessian(at={"x": np.zeros(5)}, diagonal=True)
 
-A program is registered once per client and then sent by id; when a server does not know the
-id (a fresh in-memory server, another replica), the request is repeated with the text inline.
-429 and 503 answers are retried after their Retry-After, a bounded number of times. Errors
+A program is registered once per client and then sent by id, also in the `Nabla-Function`
+header, so that a load balancer can keep each function on one replica (SPEC §4). When a
+server does not know the id (a fresh in-memory server), or its store is unavailable, the
+request is repeated with the text inline.
+429 and 503 answers are retried after their Retry-After, and requests whose connection broke
+mid-way after a short pause, a bounded number of times (every request is idempotent). Errors
 raise `ProblemError`, which carries the RFC 9457 fields (kind, line, column, excerpt, ...).
 
 Arrays travel in the form `arrays` says: "list" (JSON numbers), "base64" (tesseract-core
@@ -45,6 +48,9 @@ RETRY_STATUSES = (429, 503)
 PLAIN_KEYS = ("id", "meta")  # everything else in an answer holds results
 BINARY_FROM_BYTES = 4 * 1024  # "auto": framed binary from this many bytes of arrays on
 ACCEPT = {"list": framing.JSON, "base64": framing.JSON_BASE64, "binary": framing.OCTET_STREAM}
+FUNCTION_HEADER = "Nabla-Function"  # the id a request uses: what a load balancer hashes on
+INLINE_FALLBACK = ("unknown-function", "store-unavailable")
+CONNECTION_RETRY_S = 0.2
 
 
 class ProblemError(Exception):
@@ -98,7 +104,7 @@ class Client:
         return self._ids[program]
 
     def function(self, function_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/v1/functions/{function_id}")
+        return self._request("GET", f"/v1/functions/{function_id}", function=function_id)
 
     def compile(self, program: str) -> RemoteProgram:
         """A handle whose methods are the operations, like `adcore.compile(text)`."""
@@ -145,10 +151,11 @@ class Client:
         form = self._form(body)
         path = f"/v1/{operation}"
         try:
-            answer = self._request("POST", path, {**body, "function": self.register(program)},
-                                   form)
+            function_id = self.register(program)
+            answer = self._request("POST", path, {**body, "function": function_id}, form,
+                                   function=function_id)
         except ProblemError as err:
-            if err.kind != "unknown-function":
+            if err.kind not in INLINE_FALLBACK:
                 raise
             self._ids.pop(program, None)  # the server lost it: inline now, register next time
             answer = self._request("POST", path, {**body, "program": program}, form)
@@ -175,18 +182,28 @@ class Client:
     # ---- plumbing ----
 
     def _request(self, method: str, path: str, body: Any = None,
-                 form: str | None = None) -> Any:
-        """One call, retried on 429 and 503. With a `form`, an operation: its arrays go in
-        that form and the answer's results come back as numpy."""
+                 form: str | None = None, *, function: str | None = None) -> Any:
+        """One call, retried on 429 and 503, and on a connection lost mid-answer (a replica
+        died behind the load balancer; every request of this API is idempotent). With a
+        `form`, an operation: its arrays go in that form and the answer's results come back
+        as numpy."""
         content, headers = _encode_body(body, form or "list")
         if form is not None:
             headers["accept"] = ACCEPT["binary" if self.arrays == "auto" else form]
+        if function is not None:
+            headers[FUNCTION_HEADER] = function
         for attempt in range(self.max_retries + 1):
-            with self._http.stream(method, self.base_url + path, content=content,
-                                   headers=headers) as response:
-                raw = bytearray()
-                for chunk in response.iter_bytes():
-                    raw += chunk  # one growing buffer: arrays are read in place from it
+            try:
+                with self._http.stream(method, self.base_url + path, content=content,
+                                       headers=headers) as response:
+                    raw = bytearray()
+                    for chunk in response.iter_bytes():
+                        raw += chunk  # one growing buffer: arrays are read in place from it
+            except (httpx.NetworkError, httpx.RemoteProtocolError):
+                if attempt == self.max_retries:
+                    raise
+                self._sleep(CONNECTION_RETRY_S)
+                continue
             if response.status_code not in RETRY_STATUSES or attempt == self.max_retries:
                 break
             self._sleep(self._retry_after(response))

@@ -62,6 +62,18 @@ def answers() -> dict[int | str, dict[str, Any]]:
                                      "`binary_data_offset`."}}}}}
 
 
+FUNCTION_HEADER = {
+    "name": "Nabla-Function", "in": "header", "required": False, "schema": {"type": "string"},
+    "description": "The function id this request uses, for a load balancer to hash on (keeps "
+                   "each function's compiled kernels on one replica). A routing hint only: the "
+                   "server reads the id from the body or path and ignores this header."}
+
+
+def with_function_header(extra: dict[str, Any]) -> dict[str, Any]:
+    """`openapi_extra` of a route that takes a function id, documenting the header."""
+    return {**extra, "parameters": [*extra.get("parameters", []), FUNCTION_HEADER]}
+
+
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` entries: each status answers with a problem+json body."""
     content = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}

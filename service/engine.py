@@ -31,9 +31,10 @@ from .compute import ComputePool, current_cancel_event
 from .convert import Reply
 from .metrics import Metrics
 from .problems import ProblemException
+from .registry import StoredFunction, open_registry
 from .schemas import DerivativeRequest, FunctionCreate
 from .settings import Settings
-from .store import FunctionStore, StoredFunction, kernel_bytes
+from .store import FunctionStore, kernel_bytes
 
 log = logging.getLogger("nabla.service")
 
@@ -109,11 +110,15 @@ class Nabla:
         if self._store is None:
             with self._store_lock:
                 if self._store is None:
-                    s = self.settings
-                    self._store = FunctionStore(s.database, self.limits, self.kernels,
-                                                program_entries=s.program_cache_entries,
-                                                retry_after_s=s.retry_after_s)
+                    self._store = FunctionStore(
+                        open_registry(self.settings), self.limits, self.kernels,
+                        program_entries=self.settings.program_cache_entries)
         return self._store
+
+    def open_store(self) -> bool:
+        """At start-up: connect and bring the schema up to date (False, logged, if the
+        database cannot be reached now; the next request that needs it tries again)."""
+        return self.store.registry.open()
 
     # ---- on worker threads ----
 

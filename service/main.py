@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from . import docs, problems
 from .auth import AccessControl, AccessMiddleware
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Everything imported so far (numpy, scipy, pydantic, ...) lives as long as the
         # process: freezing it keeps full GC passes from rescanning it. Without this, the
         # collections triggered while parsing a 2 MB body cost as much as the request.
+        await run_in_threadpool(nabla.open_store)  # the schema is ready before any request
         if nabla.settings.gc_freeze:
             gc.collect()
             gc.freeze()

@@ -49,6 +49,11 @@ TITLES = {
     "request-timeout": "The body arrived too slowly",
     "store-unavailable": "The function store cannot be used right now",
     "internal": "Internal error (a bug in Nabla)",
+    # Answered by the load balancer (deploy/nginx/nginx.conf), never by the app itself.
+    "bad-request": "Malformed HTTP request",
+    "headers-too-large": "Request headers too large",
+    "uri-too-long": "URI too long",
+    "replica-unavailable": "No replica could answer",
 }
 # What each `type` means, served at /problems/<kind> so that the URIs resolve (RFC 9457 §3.1.1).
 STATUSES = {"syntax": 422, "name": 422, "type": 422, "shape": 422, "limit": 422,
@@ -57,7 +62,8 @@ STATUSES = {"syntax": 422, "name": 422, "type": 422, "shape": 422, "limit": 422,
             "not-found": 404, "method-not-allowed": 405, "payload-too-large": 413,
             "unsupported-media-type": 415, "overloaded": 503, "unauthorized": 401,
             "rate-limited": 429, "request-timeout": 408, "store-unavailable": 503,
-            "internal": 500}
+            "internal": 500, "bad-request": 400, "headers-too-large": 431, "uri-too-long": 414,
+            "replica-unavailable": 503}
 DESCRIPTIONS = {
     "syntax": "A character or token that cannot be there; `line` and `column` point at it.",
     "name": "An unknown function, recursion, a forward reference or a redefinition.",
@@ -91,8 +97,16 @@ DESCRIPTIONS = {
                     "second); retry after the Retry-After seconds.",
     "request-timeout": "The body did not arrive within body_timeout_s; send it faster.",
     "store-unavailable": "The function store cannot be read or written (a locked or damaged "
-                         "database); retry after Retry-After, or send the program inline.",
+                         "database, or PostgreSQL out of reach); retry after Retry-After, or "
+                         "send the program inline.",
     "internal": "A bug in Nabla. Please report it with the request.",
+    "bad-request": "The load balancer could not read the HTTP request (its request line, "
+                   "headers or transfer coding).",
+    "headers-too-large": "A header line over 8 KiB, or all headers together over 32 KiB, "
+                         "refused by the load balancer.",
+    "uri-too-long": "The request line is over 8 KiB, refused by the load balancer.",
+    "replica-unavailable": "The load balancer found no replica that answered (all down or "
+                           "restarting); retry after Retry-After.",
 }
 _HTTP_KINDS = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large",
                415: "unsupported-media-type", 503: "overloaded", 401: "unauthorized",

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import adcore
@@ -34,8 +34,15 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="port uvicorn binds")
     workers: int = Field(1, description="uvicorn worker processes (each has its own caches)")
 
-    # The store: SQLite registry of program texts under this directory.
+    # The store: SQLite registry of program texts under this directory, or PostgreSQL.
     data_dir: Path = Field(Path("./.nabla"), description="directory of the SQLite store")
+    database_url: SecretStr = Field(SecretStr(""), description="postgresql://user:password@"
+                                    "host:port/database: the store shared by replicas "
+                                    "(empty: SQLite in data_dir)")
+    database_pool_min: int = Field(1, ge=0, description="PostgreSQL connections kept open")
+    database_pool_max: int = Field(10, gt=0, description="PostgreSQL connections at most")
+    database_timeout_s: float = Field(2.0, gt=0, description="seconds to wait for a "
+                                      "PostgreSQL connection before answering 503")
 
     # Limits of SPEC §4.
     max_program_chars: int = Field(64 * 1024, gt=0, description="program text, characters")
@@ -70,6 +77,9 @@ class Settings(BaseSettings):
         # pasted in clear) is never echoed back in a validation error.
         api_key_digests(self.api_keys)
         rate_limit_pair(self.rate_limit)
+        check_database_url(self.database_url.get_secret_value())
+        if self.database_pool_min > self.database_pool_max:
+            raise ConfigurationError("NABLA_DATABASE_POOL_MIN is over NABLA_DATABASE_POOL_MAX")
 
     def key_digests(self) -> frozenset[str]:
         return api_key_digests(self.api_keys)
@@ -135,6 +145,14 @@ def rate_limit_pair(value: str) -> tuple[float, float] | None:
     if burst < 1:
         raise ConfigurationError("the burst of NABLA_RATE_LIMIT must be at least 1 request")
     return rate, burst
+
+
+def check_database_url(url: str) -> None:
+    """Empty, or a PostgreSQL URL. The URL is never echoed: it may hold a password."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if url and scheme not in ("postgresql", "postgres"):
+        raise ConfigurationError("NABLA_DATABASE_URL must be a postgresql://user:password@"
+                                 "host:port/database URL (or empty for the SQLite store)")
 
 
 @lru_cache

@@ -40,3 +40,35 @@ def api(service_app: Callable[..., Any]) -> Iterator[Any]:
 
     with TestClient(service_app()) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL server for the session (started on first use)."""
+    from tests.postgres import postgres_server
+
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Each store backend in turn, empty: SQLite in a temporary directory, PostgreSQL in a
+    fresh database of the session's server."""
+    from tests.stores import postgres_store, sqlite_store
+
+    if request.param == "sqlite":
+        return sqlite_store(tmp_path / "data")
+    return postgres_store(request.getfixturevalue("postgres"), tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def cluster(postgres: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """PostgreSQL, three uvicorn replicas and nginx (deploy/nginx/nginx.conf), as
+    docker-compose.yml runs them, on loopback. Tests that kill a replica or stop the database
+    restore them before they end. Four compute slots per replica, like the e2e tests."""
+    from tests.cluster import cluster as start_cluster
+
+    with start_cluster(tmp_path_factory.mktemp("cluster"), postgres.database(),
+                       settings={"max_concurrent": 4}) as running:
+        yield running

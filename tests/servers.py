@@ -30,6 +30,20 @@ def uvicorn_server(data_dir: Path, settings: dict[str, Any] | None = None,
     """uvicorn on a free loopback port; yields (base URL, process). Settings become
     NABLA_* variables. Stopped (and killed if need be) on exit."""
     port = free_port()
+    process = start_uvicorn(port, data_dir, settings, workers, extra_env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, process, log_of(data_dir, port))
+        yield base, process
+    finally:
+        stop(process)
+
+
+def start_uvicorn(port: int, data_dir: Path, settings: dict[str, Any] | None = None,
+                  workers: int = 1, extra_env: dict[str, str] | None = None
+                  ) -> subprocess.Popen[bytes]:
+    """uvicorn on `port`, not waited for (see `wait_healthy`); its output goes to
+    `log_of(data_dir, port)`."""
     env = {**os.environ, "NABLA_DATA_DIR": str(data_dir), **(extra_env or {})}
     for key, value in (settings or {}).items():
         env[f"NABLA_{key.upper()}"] = str(value)
@@ -37,25 +51,23 @@ def uvicorn_server(data_dir: Path, settings: dict[str, Any] | None = None,
                "--port", str(port), "--log-level", "warning"]
     if workers > 1:
         command += ["--workers", str(workers)]
-    log = (data_dir.parent / f"uvicorn-{port}.log").open("wb")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, process, log.name)
-        yield base, process
-    finally:
-        stop(process)
-        log.close()
+    with log_of(data_dir, port).open("ab") as log:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_healthy(base: str, process: subprocess.Popen[bytes], log: str,
+def log_of(data_dir: Path, port: int) -> Path:
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    return data_dir.parent / f"uvicorn-{port}.log"
+
+
+def wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path,
                  limit: float = 60.0) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"uvicorn exited with {process.returncode}:\n"
-                                 + Path(log).read_text()[-3000:])
+                                 + log.read_text()[-3000:])
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return

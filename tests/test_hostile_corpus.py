@@ -12,7 +12,8 @@ lines), `{"$fill": value, "shape": [...]}` (nested lists), `{"$inputs": "x{i}", 
 `chunked` (send the body without Content-Length), `slow` (send part of the body, then stall;
 with `disconnect`, close the connection instead), `within_s` (time bound, default 30 s), and
 `known_adcore_bug` (an adcore defect: the case runs as xfail(strict=True) on an app of its
-own until adcore is fixed, and is left out of the uvicorn pass).
+own until adcore is fixed, and is left out of the uvicorn pass), and `expect_edge` (what
+nginx answers instead, in the cluster run, when it refuses a request itself).
 
 Every answer, whatever the case, must also be well formed: never a 5xx; an error is
 `application/problem+json` with `type` `/problems/<kind>`, `title`, `status`, `detail`, and a
@@ -118,11 +119,12 @@ def test_the_corpus_is_well_formed() -> None:
     assert len(ids) == len(set(ids)), "case ids are unique"
     assert len(CASES) >= 200
     allowed = {"id", "group", "why", "method", "path", "headers", "json", "raw", "b64", "expect",
-               "settings", "chunked", "slow", "known_adcore_bug", "within_s"}
+               "settings", "chunked", "slow", "known_adcore_bug", "within_s", "expect_edge"}
     for case in CASES:
         assert set(case) <= allowed, (case["id"], set(case) - allowed)
         assert sum(key in case for key in ("json", "raw", "b64", "slow")) <= 1, case["id"]
         assert case["expect"]["status"] < 500, case["id"]
+        assert case.get("expect_edge", case["expect"])["status"] < 500, case["id"]
     groups = {case["group"] for case in CASES}
     assert {"escape", "unicode", "literal", "nesting", "bomb", "numeric", "http"} <= groups
 
@@ -421,41 +423,61 @@ async def send_raw(base: str, raw: bytes) -> bytes:
         writer.close()
 
 
+def run_over_network(base: str, cases: list[dict[str, Any]], metrics: list[str]) -> list[str]:
+    """Every case once at `base`, then the raw garbage; the failures (collected, so one run
+    reports them all). `metrics` are the URLs of the servers behind `base`."""
+    failures = []
+    with httpx.Client(base_url=base, timeout=120) as client:
+        for case in cases:
+            for url in metrics:
+                wait_idle(lambda url=url: httpx.get(url, timeout=10).text)
+            start = time.monotonic()
+            try:
+                if "slow" in case:
+                    answer = asyncio.run(network_slow(base, case))
+                else:
+                    answer = send_case(client, case)
+                if answer is not None:
+                    check_answer(case, *answer)
+                elapsed = time.monotonic() - start
+                assert elapsed < case.get("within_s", DEFAULT_WITHIN_S), elapsed
+            except (AssertionError, httpx.HTTPError, OSError) as err:
+                failures.append(f"{case['id']}: {type(err).__name__}: {err}"[:600])
+        for raw in RAW_GARBAGE:
+            answer = asyncio.run(send_raw(base, raw))
+            status = answer.split(b" ", 2)[1:2]
+            assert not status or not status[0].startswith(b"5"), answer[:200]
+        after = client.post("/v1/gradient", json=VALID)
+        assert after.status_code == 200, after.text
+        assert after.json()["gradient"]["x"] == VALID_GRADIENT
+    return failures
+
+
 def test_the_corpus_against_a_real_uvicorn(tmp_path: Path) -> None:
     """Every case (known adcore bugs aside) once over the network, grouped by settings: one
-    server per group. Failures are collected, so one run reports them all."""
+    server per group."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for case in CASES:
         if "known_adcore_bug" not in case:
             groups.setdefault(settings_key(case), []).append(case)
-    failures, tried = [], 0
+    failures = []
     for number, (key, cases) in enumerate(sorted(groups.items())):
         with uvicorn_server(tmp_path / f"store-{number}", json.loads(key)) as (base, process):
-            with httpx.Client(base_url=base, timeout=120) as client:
-                for case in cases:
-                    tried += 1
-                    wait_idle(lambda: client.get("/metrics").text)
-                    start = time.monotonic()
-                    try:
-                        if "slow" in case:
-                            answer = asyncio.run(network_slow(base, case))
-                        else:
-                            answer = send_case(client, case)
-                        if answer is not None:
-                            check_answer(case, *answer)
-                        elapsed = time.monotonic() - start
-                        assert elapsed < case.get("within_s", DEFAULT_WITHIN_S), elapsed
-                    except (AssertionError, httpx.HTTPError, OSError) as err:
-                        failures.append(f"{case['id']}: {type(err).__name__}: {err}"[:600])
-                for raw in RAW_GARBAGE:
-                    answer = asyncio.run(send_raw(base, raw))
-                    status = answer.split(b" ", 2)[1:2]
-                    assert not status or not status[0].startswith(b"5"), answer[:200]
-                    assert process.poll() is None, raw[:60]
-                after = client.post("/v1/gradient", json=VALID)
-                assert after.status_code == 200, after.text
-                assert after.json()["gradient"]["x"] == VALID_GRADIENT
-                assert five_hundreds(client.get("/metrics").text) == []
+            failures += run_over_network(base, cases, [f"{base}/metrics"])
+            assert five_hundreds(httpx.get(f"{base}/metrics").text) == []
             assert process.poll() is None, "the server is still up after its cases"
-    assert tried == sum(len(cases) for cases in groups.values())
+    assert not failures, "\n".join(failures)
+
+
+def test_the_corpus_against_the_cluster(cluster: Any) -> None:
+    """The cases of the default settings through nginx to three replicas on PostgreSQL
+    (the cluster runs one configuration). A stalled body never reaches a replica there:
+    nginx ends the connection itself (tests/test_cluster.py)."""
+    cases = [{**case, "expect": case.get("expect_edge", case["expect"])} for case in CASES
+             if settings_key(case) == settings_key({})]
+    before = [five_hundreds(text) for text in cluster.metrics()]
+    failures = run_over_network(cluster.base, cases,
+                                [f"{url}/metrics" for url in cluster.replica_urls])
+    assert [five_hundreds(text) for text in cluster.metrics()] == before, "a 5xx"
+    assert all(process.poll() is None for process in cluster.processes)
     assert not failures, "\n".join(failures)

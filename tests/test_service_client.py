@@ -95,10 +95,14 @@ def test_problem_error_carries_the_fields(nabla: Client) -> None:
 
 # ---- retries and fallbacks over a scripted transport ----
 
-def scripted(answers: list[httpx.Response], log: list[httpx.Request]) -> httpx.Client:
+def scripted(answers: list[httpx.Response | Exception], log: list[httpx.Request]
+             ) -> httpx.Client:
     def handler(request: httpx.Request) -> httpx.Response:
         log.append(request)
-        return answers.pop(0)
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     return httpx.Client(transport=httpx.MockTransport(handler))
 
@@ -129,6 +133,22 @@ def test_retries_are_bounded(service_app: Any) -> None:
     assert sleeps == [5.0, 5.0] and len(log) == 3
 
 
+def test_a_connection_lost_mid_answer_is_sent_again_but_a_timeout_is_not() -> None:
+    log: list[httpx.Request] = []
+    sleeps: list[float] = []
+    cut = httpx.RemoteProtocolError("peer closed connection without sending complete body")
+    answers: list[httpx.Response | Exception] = [
+        cut, httpx.ConnectError("refused"), httpx.Response(201, json={"id": "abc"})]
+    nabla = Client("http://x", scripted(answers, log), sleep=sleeps.append)
+    assert nabla.register("x") == "abc" and len(log) == 3 and len(sleeps) == 2
+    slow = Client("http://x", scripted([httpx.ReadTimeout("slow")], []))
+    with pytest.raises(httpx.ReadTimeout):  # the work may still run: not repeated blindly
+        slow.register("x")
+    gone = Client("http://x", scripted([cut] * 3, []), max_retries=2, sleep=sleeps.append)
+    with pytest.raises(httpx.RemoteProtocolError):
+        gone.register("x")
+
+
 def test_falls_back_to_inline_on_unknown_id() -> None:
     log: list[httpx.Request] = []
     unknown = httpx.Response(404, json={"status": 404, "kind": "unknown-function",
@@ -140,6 +160,30 @@ def test_falls_back_to_inline_on_unknown_id() -> None:
     bodies = [request.read() for request in log]
     assert b'"function":"abc"' in bodies[1] and b'"program":"x"' in bodies[2]
     assert "x" not in nabla._ids
+
+
+def test_requests_by_id_name_the_function_in_a_header_for_load_balancers() -> None:
+    log: list[httpx.Request] = []
+    answers = [httpx.Response(201, json={"id": "abc"}),
+               httpx.Response(200, json={"id": "abc", "value": 1.0, "meta": {}}),
+               httpx.Response(200, json={"id": "abc", "program": "x"})]
+    nabla = Client("http://x", scripted(answers, log))
+    nabla.evaluate("x", at={"x": 1.0})
+    nabla.function("abc")
+    # registration has no id yet (round-robin); the uses of the id carry it
+    assert [request.headers.get("nabla-function") for request in log] == [None, "abc", "abc"]
+
+
+def test_an_unavailable_store_falls_back_to_inline_text_after_its_retries() -> None:
+    log: list[httpx.Request] = []
+    sleeps: list[float] = []
+    down = httpx.Response(503, headers={"retry-after": "1"},
+                          json={"status": 503, "kind": "store-unavailable", "detail": "down"})
+    answers = [down, down, httpx.Response(200, json={"id": "abc", "value": 1.0, "meta": {}})]
+    nabla = Client("http://x", scripted(answers, log), max_retries=1, sleep=sleeps.append)
+    assert nabla.evaluate("x", at={"x": 1.0})["value"] == 1.0
+    assert sleeps == [1.0] and "x" not in nabla._ids  # registers again next time
+    assert b'"program":"x"' in log[-1].read() and "nabla-function" not in log[-1].headers
 
 
 def test_a_route_404_is_not_an_unknown_function() -> None:

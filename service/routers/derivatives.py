@@ -15,7 +15,7 @@ import adcore
 
 from .. import examples
 from ..deps import nabla_of, operation_body
-from ..docs import answers, operation_request_body, problems
+from ..docs import answers, operation_request_body, problems, with_function_header
 from ..schemas import RESPONSES, DerivativeRequest
 
 router = APIRouter(prefix="/v1", tags=["derivatives"])
@@ -46,4 +46,5 @@ for _operation in adcore.OPERATIONS:
         f"/{_operation}", endpoint(_operation), methods=["POST"],
         response_model=RESPONSES[_operation], summary=SUMMARIES[_operation],
         responses={**answers(), **problems(400, 401, 404, 408, 413, 415, 422, 429, 503)},
-        openapi_extra=operation_request_body(DerivativeRequest, examples.OPERATIONS[_operation]))
+        openapi_extra=with_function_header(
+            operation_request_body(DerivativeRequest, examples.OPERATIONS[_operation])))

@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import examples
 from ..deps import BodyDep, NablaDep
-from ..docs import problems, request_body
+from ..docs import FUNCTION_HEADER, problems, request_body
 from ..schemas import FunctionCreate, FunctionInfo
 
 router = APIRouter(prefix="/v1/functions", tags=["functions"])
@@ -28,6 +28,7 @@ async def register_function(nabla: NablaDep, body: BodyDep) -> Response:
 
 @router.get("/{function_id}", response_model=FunctionInfo,
             responses=problems(401, 404, 422, 429, 503),
+            openapi_extra={"parameters": [FUNCTION_HEADER]},
             summary="A registered program: text, inputs, normalized form")
 async def get_function(function_id: str, nabla: NablaDep) -> Response:
     # A primary-key lookup: not a computation, so the shared thread pool rather than a slot.
