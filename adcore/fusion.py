@@ -163,7 +163,7 @@ def _fused_primitive(name: str) -> Primitive:
         raise AssertionError("fused primitives exist only in generated code")
 
     return Primitive(name, unused, unused, lambda args, params, types: f"{name}({', '.join(args)})",
-                     unused, None, unused, lambda *a: Cost(0.0, 0.0))
+                     unused, None, unused, lambda *a: Cost(0.0, 0.0), unused)
 
 
 def fuse(fn: Function) -> tuple[Function, dict[str, Callable[..., Any]]]:
