@@ -9,6 +9,8 @@ numpy arrays in and out.
 
 A program is registered once per client and then sent by id; when a server does not know the
 id (a fresh in-memory server, another replica), the request is repeated with the text inline.
+Sparse blocks (`sparse=True`, `sparsity`) come back as `scipy.sparse.coo_array`s (a list of
+them, one per point, for a batch); scipy is imported only then.
 429 and 503 answers are retried after their Retry-After, a bounded number of times. Errors
 raise `ProblemError`, which carries the RFC 9457 fields (kind, line, column, excerpt, ...).
 """
@@ -20,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
 
 import httpx
+import numpy as np
 import orjson
 
 from .encoding import decode, jsonable
@@ -108,13 +111,22 @@ class Client:
     def laplacian(self, program: str, at: Mapping[str, ArrayLike], **options: Any) -> dict:
         return self.run("laplacian", program, at, **options)
 
+    def sparsity(self, program: str, at: Mapping[str, ArrayLike], **options: Any) -> dict:
+        """The pattern (`of`: "jacobian" or "hessian") as boolean coo_arrays, and
+        meta["coloring"]."""
+        return self.run("sparsity", program, at, **options)
+
     def run(self, operation: str, program: str, at: Mapping[str, ArrayLike], *,
             wrt: Sequence[str] | str | None = None, batch: Sequence[str] | None = None,
             v: Mapping[str, ArrayLike] | None = None, u: ArrayLike | None = None,
-            mode: str | None = None, diagonal: bool | None = None) -> dict[str, Any]:
-        """POST /v1/{operation}; results come back as float64 arrays, plus `id` and `meta`."""
+            mode: str | None = None, diagonal: bool | None = None,
+            sparse: bool | None = None, triangle: str | None = None, of: str | None = None
+            ) -> dict[str, Any]:
+        """POST /v1/{operation}; results come back as float64 arrays (sparse blocks as
+        scipy.sparse.coo_array), plus `id` and `meta`."""
         body: dict[str, Any] = {"at": {name: jsonable(a) for name, a in at.items()}}
-        options = {"wrt": wrt, "batch": batch, "mode": mode, "diagonal": diagonal}
+        options = {"wrt": wrt, "batch": batch, "mode": mode, "diagonal": diagonal,
+                   "sparse": sparse, "triangle": triangle, "of": of}
         body.update({key: value for key, value in options.items() if value is not None})
         if v is not None:
             body["v"] = {name: jsonable(a) for name, a in v.items()}
@@ -128,7 +140,7 @@ class Client:
                 raise
             self._ids.pop(program, None)  # the server lost it: inline now, register next time
             answer = self._request("POST", path, {**body, "program": program})
-        return {key: decode(value) if key in RESULT_KEYS else value
+        return {key: _decode(value) if key in RESULT_KEYS else value
                 for key, value in answer.items()}
 
     # ---- operations endpoints ----
@@ -173,6 +185,29 @@ class Client:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and value.get("format") == "coo":
+        return _coo(value)
+    if isinstance(value, dict):
+        return {key: _decode(item) for key, item in value.items()}
+    return decode(value)
+
+
+def _coo(block: dict[str, Any]) -> Any:
+    """One scipy.sparse.coo_array; a list of them (sharing the indices) for a batch; the
+    pattern as booleans when there are no values (sparsity)."""
+    from scipy import sparse  # deferred: only sparse results need scipy
+
+    shape = tuple(block["shape"])
+    row, col = (np.asarray(block[k], dtype=np.int64) for k in ("row", "col"))
+    if "data" not in block:
+        return sparse.coo_array((np.ones(len(row), dtype=bool), (row, col)), shape=shape)
+    data = decode(block["data"])
+    if data.ndim == 2:
+        return [sparse.coo_array((values, (row, col)), shape=shape) for values in data]
+    return sparse.coo_array((data, (row, col)), shape=shape)
 
 
 def _problem(response: httpx.Response) -> dict[str, Any]:
@@ -226,6 +261,9 @@ class RemoteProgram:
 
     def laplacian(self, at: Mapping[str, ArrayLike], **options: Any) -> dict:
         return self.run("laplacian", at, **options)
+
+    def sparsity(self, at: Mapping[str, ArrayLike], **options: Any) -> dict:
+        return self.run("sparsity", at, **options)
 
 
 __all__ = ["Client", "ProblemError", "RemoteProgram"]

@@ -19,9 +19,17 @@ _DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
 def jsonable(value: Any) -> Any:
-    """Results (dicts of arrays) into something orjson writes as valid JSON."""
+    """Results (dicts of arrays) into something orjson writes as valid JSON. Plain leaves
+    (strings, Python ints, tuples of them such as a COO shape) stay plain; integer arrays
+    (COO indices) stay integers."""
     if isinstance(value, dict):
         return {key: jsonable(item) for key, item in value.items()}
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iu":
+        return np.ascontiguousarray(value)
     array = np.asarray(value, dtype=np.float64)
     if array.ndim == 0:
         number = float(array)

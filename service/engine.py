@@ -239,7 +239,8 @@ class Nabla:
         u = None if body.u is None else convert.to_array(body.u, "u")
         return program.prepare(operation, convert.to_arrays(body.at, "input '{}'"),
                                wrt=body.wrt, batch=body.batch, v=v, u=u, mode=body.mode,
-                               diagonal=body.diagonal)
+                               diagonal=body.diagonal, sparse=body.sparse,
+                               triangle=body.triangle, of=body.of)
 
     def _run(self, program: adcore.Program, kernel: Kernel, request: Request,
              hit: bool) -> bytes:
@@ -251,10 +252,13 @@ class Nabla:
         with np.errstate(all="ignore"):  # IEEE results (inf, nan) are answers, not warnings
             result = program.execute(kernel, request)
         run_ms = (time.perf_counter() - start) * 1e3
+        coloring = result.pop("coloring", None)  # sparse results: how, in `meta`
         content = {"id": program.id, **convert.jsonable(result)}
         content["meta"] = {"cache": "hit" if hit else "miss",
                            "compile_ms": 0.0 if hit else round(kernel.compile_ms, 3),
                            "run_ms": round(run_ms, 3), "flops": kernel.estimate.flops}
+        if coloring is not None:
+            content["meta"]["coloring"] = coloring
         return convert.dumps(content)
 
     def _program_in_memory(self, body: DerivativeRequest) -> adcore.Program | None:
