@@ -36,16 +36,16 @@ PROGRAMS: dict[str, tuple[str, dict[str, Any]]] = {
     "bratu": (BRATU, {"u": uniform(-0.5, 0.5, 6, 5)}),
     "matmul": ("tanh(m @ x) * sum(y^2) + x[0]*y",
                {"m": uniform(-1, 1, 2, 3), "x": uniform(-1, 1, 3), "y": uniform(-1, 1, 2)}),
-    "reductions": ("where(x > 0, log(abs(x) + 1), x^3) * softmax(y) + max(x) * norm(y)"
-                   " + logsumexp(x * y) - mean(y) * min(x)",
+    "reductions": (("where(x > 0, log(abs(x) + 1), x^3) * softmax(y) + max(x) * norm(y)"
+                    " + logsumexp(x * y) - mean(y) * min(x)"),
                    {"x": uniform(-2, 2, 4), "y": uniform(-2, 2, 4)}),
-    "shapes": ("concat(x[::2] * y[1:], reshape(transpose(A) @ (A * y), 9)[2:6], "
-               "stack(sum(A), prod(x))^2, axis=0)",
+    "shapes": (("concat(x[::2] * y[1:], reshape(transpose(A) @ (A * y), 9)[2:6], "
+                "stack(sum(A), prod(x))^2, axis=0)"),
                {"x": uniform(-1, 1, 4), "y": uniform(-1, 1, 3), "A": uniform(-1, 1, 2, 3)}),
-    "constants": ("trace(outer(x, x) @ diag(y)) + dot(x, y^2) + sum(eye(3) @ x * ones(3))"
-                  " + sum(zeros(3) * x)", {"x": uniform(-1, 1, 3), "y": uniform(-1, 1, 3)}),
-    "binary": ("atan2(x, y + 3) + pow(abs(x) + 1, y) / (2 + x^2) + clip(x, -0.5, 0.5)"
-               " * maximum(x, y) + sqrt(x^2 + 1) * cbrt(y + 5)",
+    "constants": (("trace(outer(x, x) @ diag(y)) + dot(x, y^2) + sum(eye(3) @ x * ones(3))"
+                   " + sum(zeros(3) * x)"), {"x": uniform(-1, 1, 3), "y": uniform(-1, 1, 3)}),
+    "binary": (("atan2(x, y + 3) + pow(abs(x) + 1, y) / (2 + x^2) + clip(x, -0.5, 0.5)"
+                " * maximum(x, y) + sqrt(x^2 + 1) * cbrt(y + 5)"),
                {"x": uniform(-1, 1, 4), "y": uniform(-1, 1, 4)}),
     "piecewise": ("stop_gradient(x) * x + floor(x) * y + relu(x - y)^2 + sign(y) * x^2",
                   {"x": uniform(-1, 1, 5), "y": uniform(-1, 1, 5)}),
@@ -54,13 +54,13 @@ PROGRAMS: dict[str, tuple[str, dict[str, Any]]] = {
     "hessian-in-language": (f"{ROSEN_F}\nsum(hessian(f)(x) * w) + jvp(f, x, v)",
                             {"x": uniform(-1, 1, 5), "w": uniform(-1, 1, 5, 5),
                              "v": uniform(-1, 1, 5)}),
-    "jacobian-in-language": ("g(z) = sin(z[1:]) * z[:-1]\nh(z) = sum(z^3)\n"
-                             "sum(jacobian(g)(x) * w) + sum(hvp(h, x, x))",
+    "jacobian-in-language": (("g(z) = sin(z[1:]) * z[:-1]\nh(z) = sum(z^3)\n"
+                              "sum(jacobian(g)(x) * w) + sum(hvp(h, x, x))"),
                              {"x": uniform(-1, 1, 4), "w": uniform(-1, 1, 3, 4)}),
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def program(text: str) -> adcore.Program:
     return adcore.compile(text)
 
