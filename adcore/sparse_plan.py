@@ -38,14 +38,19 @@ Coloring = coloring.Coloring
 
 @dataclass(frozen=True)
 class Block:
+    """One result block's pattern. Its `row` and `col` are handed out with every result, read
+    only: the pattern is the kernel's, the same for every call (no copy per call)."""
+
     shape: tuple[int, int]
     row: np.ndarray
     col: np.ndarray
     take: np.ndarray  # per nonzero: its position in one point's compressed values
 
+    def __post_init__(self) -> None:
+        self.row.flags.writeable = self.col.flags.writeable = False
+
     def coo(self, data: np.ndarray | None) -> dict:
-        block = {"format": "coo", "shape": self.shape, "row": self.row.copy(),
-                 "col": self.col.copy()}
+        block = {"format": "coo", "shape": self.shape, "row": self.row, "col": self.col}
         if data is not None:
             block["data"] = data
         return block

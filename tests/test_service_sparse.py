@@ -116,3 +116,12 @@ def test_light_client_needs_scipy_only_for_sparse_answers() -> None:
                           cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "needs scipy"
+
+
+def test_cache_counts_the_arrays_a_sparse_plan_keeps(api: Any) -> None:
+    x = np.linspace(-1, 1, 20_000).tolist()
+    before = api.get("/v1/cache").json()["bytes"]
+    assert api.post("/v1/hessian", json={"program": examples.ROSENBROCK, "at": {"x": x},
+                                         "sparse": True}).status_code == 200
+    pattern = 3 * 8 * (3 * 20_000 - 2)  # row, col and recovery positions of each nonzero
+    assert api.get("/v1/cache").json()["bytes"] - before > pattern

@@ -200,9 +200,33 @@ def _batched_index(params: Params) -> dict:
 
 
 def place(value: np.ndarray, shape: tuple[int, ...], index: tuple) -> np.ndarray:
-    out = np.zeros(shape)
+    """zeros(shape) with `value` at `index`. Only the entries outside the index are
+    zeroed when it is made of integers and unit-step slices (the transposes of x[1:],
+    x[:-1]...): zeroing everything first costs one more pass over the result."""
+    spans = _spans(index, shape)
+    if spans is None:
+        out = np.zeros(shape)
+    else:
+        out = np.empty(shape)
+        for axis, (start, stop) in enumerate(spans):  # outside on this axis, inside before
+            inside = tuple(slice(a, b) for a, b in spans[:axis])
+            out[inside + (slice(0, start),)] = 0.0
+            out[inside + (slice(stop, None),)] = 0.0
     out[index] = value
     return out
+
+
+def _spans(index: tuple, shape: tuple[int, ...]) -> list[tuple[int, int]] | None:
+    spans = []
+    for item, n in zip(index, shape):
+        if isinstance(item, slice) and item.step in (None, 1):
+            start, stop, _ = item.indices(n)
+            spans.append((start, max(start, stop)))
+        elif isinstance(item, int):
+            spans.append((item % n, item % n + 1))
+        else:
+            return None
+    return spans + [(0, n) for n in shape[len(index):]]
 
 
 GETITEM = _linear_unary(
