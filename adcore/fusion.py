@@ -82,8 +82,9 @@ def _components(fn: Function) -> list[list[Eqn]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
-def _cone(output: Var, group: dict[Var, Eqn]) -> list[Eqn]:
-    """The equations of the group that `output` needs, in dependency order."""
+def _cone(output: Var, group: dict[Var, Eqn], stored: set[Var]) -> list[Eqn]:
+    """The equations of the group that `output` needs, in dependency order; `stored`
+    members are read from memory, not recomputed."""
     cone: list[Eqn] = []
     seen: set[Var] = set()
     stack: list[tuple[Var, bool]] = [(output, False)]
@@ -97,7 +98,7 @@ def _cone(output: Var, group: dict[Var, Eqn]) -> list[Eqn]:
         seen.add(var)
         stack.append((var, True))
         for a in group[var].ins:
-            if isinstance(a, Var) and a in group and a not in seen:
+            if isinstance(a, Var) and a in group and a not in seen and a not in stored:
                 stack.append((a, False))
     return cone
 
@@ -110,13 +111,15 @@ def _element(name: str, shape: tuple[int, ...], out_shape: tuple[int, ...]) -> s
     return f"{name}[{', '.join(items)}]" if items else name
 
 
-def _loop_source(output: Var, group: dict[Var, Eqn]) -> tuple[str, list[Var]]:
+def _loop_source(output: Var, group: dict[Var, Eqn], stored: set[Var]
+                 ) -> tuple[str, list[Var]]:
     """Python source of one loop nest computing `output` from the group's leaves: every
     element in one pass, with numpy broadcasting spelled out as indices (shapes are
     static), so small trailing axes cost no per-row overhead."""
-    cone = _cone(output, group)
+    cone = _cone(output, group, stored - {output})
+    computed = {e.out for e in cone}
     leaves = list(dict.fromkeys(
-        a for e in cone for a in e.ins if isinstance(a, Var) and a not in group))
+        a for e in cone for a in e.ins if isinstance(a, Var) and a not in computed))
     shape = output.type.shape
     names: dict[Var, str] = {v: _element(f"x{i}", v.type.shape, shape)
                              for i, v in enumerate(leaves)}
@@ -185,6 +188,7 @@ def fuse(fn: Function) -> tuple[Function, dict[str, Callable[..., Any]]]:
     # loop that needs it (recomputing, e.g., a tanh per use costs more than the pass saved).
     costly = _costly(fn, member_of)
     used_outside.update(v for v, n in uses.items() if n > 1 and costly[v])
+    stored = {v for v in used_outside if costly.get(v)}  # the other loops read these
     by_var = [{e.out: e for e in g} for g in groups]
     replaced: dict[Var, Eqn] = {}
     loops: dict[str, Callable[..., Any]] = {}
@@ -194,7 +198,7 @@ def fuse(fn: Function) -> tuple[Function, dict[str, Callable[..., Any]]]:
                 continue
             if all(not (isinstance(a, Var) and a in group) for a in group[var].ins):
                 continue  # a lone equation: nothing to fuse
-            source, leaves = _loop_source(var, group)
+            source, leaves = _loop_source(var, group, stored)
             name = f"fused{len(loops)}"
             loops[name] = _compile_loop(source)
             replaced[var] = Eqn(_fused_primitive(name), tuple(leaves), {}, var, group[var].span)
