@@ -42,6 +42,7 @@ log = logging.getLogger("nabla.service")
 INLINE_MAX_BODY = 16 * 1024
 INLINE_MAX_EQUATIONS = 256
 INLINE_MAX_FLOPS = 1e5
+INLINE_MAX_HELD_BYTES = 64 * 1024  # a sparse plan's pattern: its answer is that big too
 
 
 class StoppableKernel:
@@ -73,7 +74,7 @@ def is_kernel(value: Any) -> bool:
 def cheap(kernel: Kernel) -> bool:
     estimate = kernel.estimate
     return (estimate.equations <= INLINE_MAX_EQUATIONS and estimate.flops <= INLINE_MAX_FLOPS
-            and kernel.sweep is None)
+            and kernel.sweep is None and kernel.operation.held_bytes <= INLINE_MAX_HELD_BYTES)
 
 
 def parse_json(raw: bytes) -> Any:

@@ -125,3 +125,18 @@ def test_cache_counts_the_arrays_a_sparse_plan_keeps(api: Any) -> None:
                                          "sparse": True}).status_code == 200
     pattern = 3 * 8 * (3 * 20_000 - 2)  # row, col and recovery positions of each nonzero
     assert api.get("/v1/cache").json()["bytes"] - before > pattern
+
+
+def test_large_patterns_never_take_the_inline_lane() -> None:
+    """The event loop answers only tiny cached kernels itself; a sparsity kernel computes
+    nothing (no flops), yet its answer is as large as its pattern."""
+    import adcore
+    from service.engine import cheap
+
+    small = adcore.compile(examples.ROSENBROCK)
+    request = small.prepare("sparsity", {"x": np.zeros(6)}, of="hessian")
+    assert cheap(small.kernel(request)[0])
+    outer = adcore.compile("outer(x, y)")
+    request = outer.prepare("sparsity", {"x": np.zeros(1000), "y": np.zeros(1000)},
+                            of="jacobian")
+    assert not cheap(outer.kernel(request)[0])
