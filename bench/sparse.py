@@ -63,16 +63,26 @@ def jax_modules() -> tuple[Any, Any]:
 
 
 def hand_coloured(jax: Any, jnp: Any, directional: Callable, seeds: np.ndarray,
-                  take: np.ndarray) -> Callable:
-    """jit(x -> vmap(directional(x, .))(seeds).ravel()[take]): the compressed passes and
-    the gather, with Nabla's own colouring and recovery positions."""
-    seeds_j, take_j = jnp.asarray(seeds), jnp.asarray(take)
+                  take: np.ndarray, width: int) -> list[Callable]:
+    """jit(x -> vmap(directional(x, .))(seeds) then the gather), with the same colouring
+    and the same recovery positions as Nabla's; two gathers (flat and 2-D indexing: XLA
+    prefers one or the other by size), the faster is reported."""
+    seeds_j, flat = jnp.asarray(seeds), jnp.asarray(take)
+    passes, positions = jnp.asarray(take // width), jnp.asarray(take % width)
 
     @jax.jit
-    def run(x: Any) -> Any:
-        return jax.vmap(lambda s: directional(x, s))(seeds_j).ravel()[take_j]
+    def flat_gather(x: Any) -> Any:
+        return jax.vmap(lambda s: directional(x, s))(seeds_j).ravel()[flat]
 
-    return lambda x: jax.block_until_ready(run(x))
+    @jax.jit
+    def indexed(x: Any) -> Any:
+        return jax.vmap(lambda s: directional(x, s))(seeds_j)[passes, positions]
+
+    return [lambda x, f=f: jax.block_until_ready(f(x)) for f in (flat_gather, indexed)]
+
+
+def best_of(variants: list[Callable], x: Any, budget: float) -> float:
+    return min(median_time(lambda: f(x), budget / len(variants)) for f in variants)
 
 
 def kernel_plan(prog: adcore.Program, operation: str, at: dict) -> Any:
@@ -113,11 +123,12 @@ def rosenbrock(n: int, budget: float, jax: Any, jnp: Any, rows: list) -> None:
 
     hvp = lambda z, s: jax.jvp(jax.grad(f), (z,), (s,))[1]  # noqa: E731
     gather = _hessian_take(block, seeds)
-    hand = hand_coloured(jax, jnp, hvp, seeds, gather)
-    error = np.abs(np.asarray(hand(jnp.asarray(x))) - block["data"]).max() / np.abs(
+    hand = hand_coloured(jax, jnp, hvp, seeds, gather, n)
+    x_j = jnp.asarray(x)
+    error = max(np.abs(np.asarray(f(x_j)) - block["data"]).max() for f in hand) / np.abs(
         block["data"]).max()
     nabla = median_time(warmed(prog, "hessian", {"x": x}), budget)
-    hand_t = median_time(lambda: hand(jnp.asarray(x)), budget)
+    hand_t = best_of(hand, x_j, budget)
     row = {"cell": f"Rosenbrock Hessian n={n:,}", "nabla": nabla, "hand": hand_t,
            "facts": facts, "error": error, "cold": cold_in_process(ROSENBROCK, "hessian",
                                                                   {"x": x})}
@@ -156,12 +167,13 @@ def bratu(grid: int, budget: float, jax: Any, jnp: Any, rows: list) -> None:
                 - 0.01 * jnp.exp(v[1:-1, 1:-1])).ravel()
 
     jvp = lambda z, s: jax.jvp(residual, (z,), (s,))[1]  # noqa: E731
-    hand = hand_coloured(jax, jnp, jvp, seeds, take)
+    hand = hand_coloured(jax, jnp, jvp, seeds, take, m)
     flat = jnp.asarray(u.ravel())
-    error = np.abs(np.asarray(hand(flat)) - block["data"]).max() / np.abs(block["data"]).max()
+    error = max(np.abs(np.asarray(f(flat)) - block["data"]).max() for f in hand) / np.abs(
+        block["data"]).max()
     rows.append({"cell": f"Bratu {grid}x{grid} Jacobian ({m:,} x {grid * grid:,})",
                  "nabla": median_time(warmed(prog, "jacobian", {"u": u}), budget),
-                 "hand": median_time(lambda: hand(flat), budget), "facts": facts,
+                 "hand": best_of(hand, flat, budget), "facts": facts,
                  "error": error, "cold": cold_in_process(BRATU, "jacobian", {"u": u})})
 
 
