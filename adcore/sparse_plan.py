@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,6 @@ from .simplify import simplify
 from .sparsity import Pattern, forward, hessian_pattern, jacobian_pattern
 from .transpose import vjp
 
-TRIANGLES = ("both", "lower")
 Coloring = coloring.Coloring
 
 
@@ -73,8 +73,11 @@ class Layout:
 
 @dataclass(frozen=True)
 class Plan:
-    build: Callable[[], Function]  # inputs: the program's, then the seeds; outputs: value,
-    seeds: tuple[np.ndarray, ...]  # then the derivatives (`sparsity` never builds it)
+    """`build` makes the IR function (inputs: the program's, then the seeds; outputs: the
+    value, then the compressed derivatives); `sparsity` never calls it."""
+
+    build: Callable[[], Function]
+    seeds: tuple[np.ndarray, ...]
     blocks: dict
     coloring: dict
 
@@ -178,15 +181,15 @@ def jacobian(fn: Function, wrt: Sequence[int], mode: str, limits: Limits) -> Pla
     blocks = where.block_of(pattern.col)
     local = pattern.col - where.starts[blocks]
     if pattern.nnz == 0:
-        return _jacobian_plan(lambda: simplify(fn), (), pattern, where, local, m,
+        return _jacobian_plan(partial(simplify, fn), (), pattern, where, local, m,
                               _facts("jacobian", "empty", 0, None, 0))
     if chosen is None or chosen[1].count >= dense_count:
         takes = _offsets(m * where.sizes, blocks, pattern.row * where.sizes[blocks] + local)
         facts = _facts("jacobian", "dense", dense_count, None, pattern.nnz)
         if chosen is not None:
             facts["lower_bound"] = chosen[1].lower_bound
-        return _jacobian_plan(lambda: d.jacobian(fn, order, dense_mode, limits), (), pattern,
-                              where, takes, m, facts)
+        return _jacobian_plan(partial(d.jacobian, fn, order, dense_mode, limits), (),
+                              pattern, where, takes, m, facts)
     kind, found = chosen
     colors, count = found.colors, found.count
     if kind == "forward":
@@ -196,13 +199,14 @@ def jacobian(fn: Function, wrt: Sequence[int], mode: str, limits: Limits) -> Pla
         takes = _offsets(count * where.sizes, blocks,
                          colors[pattern.row] * where.sizes[blocks] + local)
         rows = d.pullback_rows
-    build = lambda: rows(fn, order, count, limits)
-    return _jacobian_plan(build, (_seed(colors, count),), pattern, where, takes, m,
+    return _jacobian_plan(partial(rows, fn, order, count, limits), (_seed(colors, count),),
+                          pattern, where, takes, m,
                           _facts("jacobian", kind, count, found, pattern.nnz))
 
 
-def _jacobian_plan(build: Callable[[], Function], seeds: tuple[np.ndarray, ...], pattern: Pattern,
-                   where: Layout, takes: np.ndarray, m: int, facts: dict) -> Plan:
+def _jacobian_plan(build: Callable[[], Function], seeds: tuple[np.ndarray, ...],
+                   pattern: Pattern, where: Layout, takes: np.ndarray, m: int, facts: dict
+                   ) -> Plan:
     blocks = where.block_of(pattern.col)
     result = {}
     for k, (name, start, size) in enumerate(zip(where.names, where.starts, where.sizes)):
@@ -247,10 +251,10 @@ def hessian(fn: Function, wrt: Sequence[int], triangle: str, limits: Limits) -> 
                                m * n, n, limits)
     colors = _hessian_coloring(pattern, m, n) if known and pattern.nnz else None
     if pattern.nnz == 0:
-        build, seeds, takes = (lambda: simplify(fn)), (), pattern.col
+        build, seeds, takes = partial(simplify, fn), (), pattern.col
         facts = _facts("hessian", "empty", 0, None, 0)
     elif colors is None or colors[0].count * colors[1].count >= m * n:
-        build, seeds = (lambda: with_value(fn, d.hessian(fn, order, limits), limits)), ()
+        build, seeds = partial(_dense_hessian, fn, order, limits), ()
         takes = _dense_takes(pattern, where, m)
         facts = _facts("hessian", "dense", m * n, None, pattern.nnz)
         if colors is not None:
@@ -258,12 +262,12 @@ def hessian(fn: Function, wrt: Sequence[int], triangle: str, limits: Limits) -> 
     else:
         count = colors[0].count * colors[1].count
         seeds, takes = _recovery(pattern, where, *colors)
-        build = lambda: d.hvp_rows(fn, order, count, limits)
+        build = partial(d.hvp_rows, fn, order, count, limits)
         facts = _facts("hessian", "star", count, colors[0], pattern.nnz)
     if triangle == "lower":  # after the recovery, which reads whole rows
         keep = pattern.row % n >= pattern.col
-        pattern, takes = Pattern(pattern.shape, pattern.row[keep], pattern.col[keep]), takes[keep]
-        facts["nonzeros"] = pattern.nnz
+        pattern = Pattern(pattern.shape, pattern.row[keep], pattern.col[keep])
+        takes, facts["nonzeros"] = takes[keep], pattern.nnz
     return _hessian_plan(build, seeds, pattern, where, takes, facts, triangle)
 
 
@@ -278,7 +282,8 @@ def _recovery(pattern: Pattern, where: Layout, star: Coloring, outputs: Coloring
     i, k = pattern.row % n, pattern.col
     direct = _unique_in_row(pattern.row, star.colors[k], star.count)
     at = np.where(direct, i, k)
-    passes = outputs.colors[pattern.row // n] * star.count + star.colors[np.where(direct, k, i)]
+    colour = star.colors[np.where(direct, k, i)]
+    passes = outputs.colors[pattern.row // n] * star.count + colour
     blocks = where.block_of(at)
     takes = _offsets(count * where.sizes, blocks,
                      passes * where.sizes[blocks] + at - where.starts[blocks])
@@ -321,8 +326,13 @@ def _dense_takes(pattern: Pattern, where: Layout, m: int) -> np.ndarray:
     return _offsets(block_sizes, pair, local + k - where.starts[b])
 
 
-def _hessian_plan(build: Callable[[], Function], seeds: tuple[np.ndarray, ...], pattern: Pattern,
-                  where: Layout, takes: np.ndarray, facts: dict, triangle: str) -> Plan:
+def _dense_hessian(fn: Function, order: list[int], limits: Limits) -> Function:
+    return with_value(fn, d.hessian(fn, order, limits), limits)
+
+
+def _hessian_plan(build: Callable[[], Function], seeds: tuple[np.ndarray, ...],
+                  pattern: Pattern, where: Layout, takes: np.ndarray, facts: dict,
+                  triangle: str) -> Plan:
     """Blocks (xi, xj) for the wrt inputs in input order; with the lower triangle only,
     the blocks above the diagonal (xi before xj) are left out."""
     n = int(where.sizes.sum())
