@@ -10,7 +10,8 @@
   (H S)[j, c(i)]. A tridiagonal Hessian takes 3 colours, an arrow 2.
 
 Each is greedy over four vertex orders (natural, largest-first, smallest-last, incidence
-degree: the orders of ColPack); the
+degree: ColPack's orders; on the Bratu stencil only incidence degree finds the optimal 5
+column colours, on a crown graph natural order needs n / 2 where the others need 2). The
 fewest colours win, and the search stops once a colouring meets the lower bound. The
 greedy loops run compiled (coloring_kernels.py). Their cost is the sum over vertices of
 degree squared, bounded before they run (a pattern over the bound is treated as dense).
