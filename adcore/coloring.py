@@ -12,10 +12,10 @@
 Each is greedy over four vertex orders (natural, largest-first, smallest-last, incidence
 degree: ColPack's orders; on the Bratu stencil only incidence degree finds the optimal 5
 column colours; on a crown graph natural and largest-first orders need n / 2 colours,
-smallest-last and incidence degree 2). The
-fewest colours win, and the search stops once a colouring meets the lower bound. The
-greedy loops run compiled (coloring_kernels.py). Their cost is the sum over vertices of
-degree squared, bounded before they run (a pattern over the bound is treated as dense).
+smallest-last and incidence degree 2). The fewest colours win, and the search stops once
+a colouring meets the lower bound. The greedy loops run compiled (coloring_kernels.py).
+Their cost is the sum over vertices of degree squared, bounded before they run (a pattern
+over the bound is treated as dense).
 """
 
 from __future__ import annotations
