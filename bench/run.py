@@ -404,6 +404,9 @@ OTHER_RESULTS = """
   `bench/http_load.py`.
 * Hostile traffic, overload at 5x capacity and `/healthz` under maximum-cost requests:
   `bench/RESULTS_hostile.md`, from `bench/load_hostile.py`.
+* Sparse Jacobians and Hessians against JAX dense and hand-coloured JAX, and the n = 100,000
+  sparse Hessian over HTTP: `bench/RESULTS_sparse.md`, from `bench/sparse.py` and
+  `bench/sparse_http.py`.
 """
 
 
