@@ -75,3 +75,18 @@ def test_a_costly_shared_value_is_read_not_recomputed():
     assert len(readers) == 2 and all(e.prim.name in loops for e in readers)
     for e, g in zip(interpret(kernel.plan, args), compile_function(fused_plan, loops)(*args)):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+
+
+def test_loops_read_sliced_views_from_the_arrays_they_view():
+    """x[1:], x[:-1] and the tangent rows' slices become index offsets into x and the seed
+    matrix: no view is left for the loops (numba sees contiguous arrays and vectorizes)."""
+    x = np.random.default_rng(6).uniform(-1, 1, 5000)
+    program = adcore.compile("sum(100*(x[1:]-x[:-1]^2)^2 + (1-x[:-1])^2)")
+    request = program.prepare("hessian", {"x": x}, sparse=True)
+    kernel, _ = program.kernel(request)
+    args = request.arguments(kernel.operation.extras) + list(kernel.operation.constants)
+    fused_plan, loops = fuse(kernel.plan)
+    assert any(e.prim.name == "getitem" for e in kernel.plan.eqns)
+    assert not any(e.prim.name == "getitem" for e in fused_plan.eqns)
+    for e, g in zip(interpret(kernel.plan, args), compile_function(fused_plan, loops)(*args)):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
