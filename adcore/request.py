@@ -57,7 +57,7 @@ class Request:
 
     def signature(self) -> tuple:
         return (self.operation, self.types, self.batch, self.size, self.wrt,
-                self.mode if self.operation == "jacobian" else None,
+                self.mode if "jacobian" in (self.operation, self.of) else None,
                 self.diagonal if self.operation == "hessian" else None,
                 tuple(sorted(self.v_batched.items())), self.u_batched, self.sparse,
                 self.triangle, self.of)

@@ -279,6 +279,14 @@ def test_pattern_and_colouring_are_cached_with_the_kernel() -> None:
     assert not hit_lower and not hit_dense and len({id(first), id(lower), id(dense)}) == 3
 
 
+def test_sparsity_of_a_jacobian_is_cached_per_mode() -> None:
+    prog = adcore.compile(BRATU)
+    at = {"u": np.zeros((8, 9))}
+    modes = [prog.sparsity(at=at, of="jacobian", mode=mode)["coloring"]["mode"]
+             for mode in ("forward", "reverse", "forward")]
+    assert modes == ["forward", "reverse", "forward"]
+
+
 def test_large_sparse_hessian_passes_limits_a_dense_one_fails() -> None:
     """n = 100,000: the dense Hessian (10^10 elements) is refused before anything runs,
     with a hint; the sparse one is three Hessian-vector products."""
