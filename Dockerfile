@@ -10,7 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     NABLA_HOST=0.0.0.0 \
     NABLA_PORT=8000 \
     NABLA_WORKERS=1 \
-    NABLA_DATA_DIR=/data
+    NABLA_DATA_DIR=/data \
+    NUMBA_CACHE_DIR=/tmp/nabla-numba
 
 WORKDIR /app
 

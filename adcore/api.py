@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from . import operations as ops
+from . import sparse_plan
 from .builder import compile_budget
 from .codegen import CompiledFunction, compile_function
 from .cost import Estimate, estimate
@@ -32,7 +33,8 @@ from .simplify import simplify
 from .unparse import normalize
 from .vmap import vmap
 
-OPERATIONS = ("evaluate", "gradient", "jacobian", "hessian", "hvp", "jvp", "vjp", "laplacian")
+OPERATIONS = ("evaluate", "gradient", "jacobian", "hessian", "hvp", "jvp", "vjp", "laplacian",
+              "sparsity")
 DIAGONAL_CHUNK_ELEMENTS = 2**22  # per-chunk working set of a Hessian diagonal sweep
 HOT_CALLS = 3  # calls after which a kernel is worth fusing
 MAX_FUSION_SAMPLE_S = 1.0  # slower kernels are not re-run in the background to time fusion
@@ -174,8 +176,13 @@ class Program:
     def laplacian(self, at: Mapping[str, Any], **options: Any) -> dict:
         return self.run("laplacian", at, **options)
 
+    def sparsity(self, at: Mapping[str, Any], **options: Any) -> dict:
+        """The Jacobian or Hessian pattern (`of`) and its colouring; only shapes are used."""
+        return self.run("sparsity", at, **options)
+
     def run(self, operation: str, at: Mapping[str, Any], **options: Any) -> dict:
-        """One operation at `at`; options: wrt, batch, v, u, mode, diagonal (SPEC §3)."""
+        """One operation at `at`; options: wrt, batch, v, u, mode, diagonal, sparse, triangle,
+        of (SPEC §3)."""
         request = self.prepare(operation, at, **options)
         kernel, _ = self.kernel(request)
         return self.execute(kernel, request)
@@ -183,12 +190,14 @@ class Program:
     def prepare(self, operation: str, at: Mapping[str, Any], *,
                 wrt: Sequence[str] | None = None, batch: Sequence[str] | None = None,
                 v: Mapping[str, Any] | None = None, u: Any = None, mode: str = "auto",
-                diagonal: bool = False) -> Request:
+                diagonal: bool = False, sparse: bool = False, triangle: str = "both",
+                of: str | None = None) -> Request:
         """Validate a request against the program (a `request` error otherwise)."""
         if operation not in OPERATIONS:
             raise RequestError(f"unknown operation '{operation}'",
                                hint=f"one of {', '.join(OPERATIONS)}")
-        return prepare(self.inputs, operation, at, wrt, batch, v, u, mode, diagonal)
+        return prepare(self.inputs, operation, at, wrt, batch, v, u, mode, diagonal,
+                       sparse=sparse, triangle=triangle, of=of)
 
     # ---- planning and running ----
 
@@ -234,6 +243,11 @@ class Program:
         hints = [err.hint] if err.hint else []
         if request.operation == "hessian" and not request.diagonal:
             hints.append("diagonal: true or hvp need far less than a full Hessian")
+        if request.operation in ("jacobian", "hessian") and not request.sparse:
+            hints.append("sparse: true computes only the nonzeros")
+        elif request.sparse:
+            hints.append("this derivative is dense (or too costly to colour), so its sparse "
+                         "plan is the dense one")
         if request.size and err.limit in ("max_flops", "max_array_elements"):
             hints.append("or split the batch into smaller requests")
         err.hint = "; ".join(hints) or None
@@ -249,6 +263,8 @@ class Program:
             chunk, directions = self._diagonal_chunk(fn, request)
             operation = ops.diagonal_rows(fn, request.wrt_indices, self.limits, chunk)
             sweep = (directions, chunk)
+        elif request.sparse or request.operation == "sparsity":
+            operation = self._sparse(fn, request)
         else:
             operation = self._operation(fn, request)
         plan = self._batched(operation, request)
@@ -277,6 +293,20 @@ class Program:
             case "vjp":
                 return ops.vjp_operation(fn, wrt, limits)
         raise RequestError(f"unknown operation '{request.operation}'")
+
+    def _sparse(self, fn: Function, request: Request) -> ops.Operation:
+        """Pattern and colouring now, from the shapes; compressed evaluation at run time."""
+        if request.of == "jacobian" or request.operation == "jacobian":
+            plan = sparse_plan.jacobian(fn, request.wrt_indices, request.mode, self.limits)
+        else:
+            plan = sparse_plan.hessian(fn, request.wrt_indices, request.triangle, self.limits)
+        if request.operation == "sparsity":
+            return sparse_plan.pattern_operation(plan, fn)
+        self.limits.check("max_array_elements", (request.size or 1) * plan.nnz,
+                          self.limits.max_array_elements,
+                          f"the {plan.nnz} nonzeros per point of this result",
+                          hint="ask for fewer points at once")
+        return sparse_plan.operation(plan, fn.outputs[0].type.ndim)
 
     def _batched(self, operation: ops.Operation, request: Request) -> Function:
         if request.size is None:
@@ -307,7 +337,7 @@ class Program:
 
     def execute(self, kernel: Kernel, request: Request) -> dict:
         """Run a kernel; results are numpy arrays (batched ones with the leading axis B)."""
-        args = request.arguments(kernel.operation.extras)
+        args = request.arguments(kernel.operation.extras) + list(kernel.operation.constants)
         if kernel.sweep is None:
             return kernel.operation.assemble(kernel(*args))
         directions, chunk = kernel.sweep

@@ -77,7 +77,7 @@ def to_numpy_source(fn: Function, name: str = "kernel") -> str:
             lines.append(f"    del {', '.join(dead)}")
     outs = ", ".join(f"np.float64({arg(a)})" if isinstance(a, Lit) else arg(a)
                      for a in fn.outputs)
-    lines.append(f"    return ({outs},)")
+    lines.append(f"    return ({outs},)" if outs else "    return ()")
     return "\n".join(lines) + "\n"
 
 

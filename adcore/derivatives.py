@@ -10,7 +10,7 @@ row-major order over (output, wrt input), each block of shape output shape + inp
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from .builder import Builder
@@ -205,3 +205,77 @@ def hessian_diagonal_rows(fn: Function, wrt: Sequence[int], chunk: int,
     rows = Var(ArrayType((chunk, n)))
     (diagonal,) = inline(b, mapped, [*xs, *_columns(b, rows, in_shapes)])
     return simplify(b.function(xs + [rows], [diagonal], fn.names))
+
+
+
+# ---- many derivative passes at once: one per row of a seed matrix (sparse plans) ----
+
+def _over_rows(fn: Function, transformed: Function, drop: int,
+               seed_shapes: Sequence[tuple[int, ...]],
+               arguments: Callable[[Builder, list[Var]], list[Atom]], limits: Limits
+               ) -> Function:
+    """Inputs: fn's, then the seed matrices (shapes `seed_shapes`, `count` rows each).
+    Outputs: fn's outputs, then `transformed`'s outputs after its first `drop`, vmapped
+    over the rows: `arguments` turns the seeds into transformed's inputs after fn's."""
+    count = seed_shapes[0][0]
+    batched = [False] * len(fn.inputs) + [True] * (len(transformed.inputs) - len(fn.inputs))
+    mapped = vmap(transformed, batched, count, limits)
+    b = Builder(limits)
+    xs = fresh_inputs(fn)
+    seeds = [Var(ArrayType(shape)) for shape in seed_shapes]
+    outs = inline(b, mapped, [*xs, *arguments(b, seeds)])
+    values = inline(b, fn, xs)
+    return simplify(b.function(xs + seeds, values + outs[drop:], fn.names))
+
+
+def _wrt_shapes(fn: Function, order: Sequence[int]) -> list[tuple[int, ...]]:
+    return [fn.inputs[i].type.shape for i in order]
+
+
+def pushforward_rows(fn: Function, wrt: Sequence[int], count: int,
+                     limits: Limits = DEFAULT_LIMITS) -> Function:
+    """Inputs: fn's, then `rows` (count, n): tangents over the wrt inputs flattened and
+    concatenated in input order. Outputs: fn's value, then J rows' (count, *out)."""
+    order = sorted(wrt)
+    shapes = _wrt_shapes(fn, order)
+    n = sum(math.prod(s) for s in shapes)
+    return _over_rows(fn, jvp(fn, mask(fn, order), limits), len(fn.outputs), [(count, n)],
+                      lambda b, seeds: _columns(b, seeds[0], shapes), limits)
+
+
+def pullback_rows(fn: Function, wrt: Sequence[int], count: int,
+                  limits: Limits = DEFAULT_LIMITS) -> Function:
+    """Inputs: fn's, then `rows` (count, m): cotangents over the flattened output.
+    Outputs: fn's value, then rows J per wrt input (count, *I_i), in input order."""
+    out_shape = fn.outputs[0].type.shape
+    m = math.prod(out_shape)
+    return _over_rows(fn, vjp(fn, mask(fn, sorted(wrt)), limits), len(fn.outputs),
+                      [(count, m)],
+                      lambda b, seeds: [b.bind(RESHAPE, seeds[0], shape=(count,) + out_shape)],
+                      limits)
+
+
+def hvp_rows(fn: Function, wrt: Sequence[int], count: int, limits: Limits = DEFAULT_LIMITS
+             ) -> Function:
+    """Inputs: fn's, then `directions` (count, n) over the wrt inputs (flattened, input
+    order) and, for a non-scalar fn, `weights` (count, m) over its output elements.
+    Outputs: fn's value, then per wrt input (count, *I_i): row r is H(w_r . f) t_r, forward
+    over reverse (the weights of a scalar fn are 1, folded into the reverse pass)."""
+    order = sorted(wrt)
+    shapes = _wrt_shapes(fn, order)
+    n = sum(math.prod(s) for s in shapes)
+    out_shape = fn.outputs[0].type.shape
+    if out_shape == ():
+        first = derivative_blocks(fn, order, limits)
+        seeds = [(count, n)]
+    else:
+        pullback = vjp(fn, mask(fn, order), limits)
+        first = select_outputs(pullback, range(len(fn.outputs), len(pullback.outputs)))
+        seeds = [(count, n), (count, math.prod(out_shape))]
+
+    def arguments(b: Builder, rows: list[Var]) -> list[Atom]:
+        weights = [b.bind(RESHAPE, w, shape=(count,) + out_shape) for w in rows[1:]]
+        return [*weights, *_columns(b, rows[0], shapes)]
+
+    return _over_rows(fn, jvp(first, mask(first, order), limits), len(first.outputs), seeds,
+                      arguments, limits)

@@ -24,6 +24,7 @@ import numpy as np
 from .codegen import render_value
 from .ir import Atom, Eqn, Function, Lit, Var
 from .primitives.registry import Cost, Primitive
+from .primitives.shape import GETITEM
 from .simplify import eliminate_dead_code
 
 MIN_FUSED_ELEMENTS = 4096  # smaller arrays are cheap to pass over twice
@@ -82,8 +83,9 @@ def _components(fn: Function) -> list[list[Eqn]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
-def _cone(output: Var, group: dict[Var, Eqn]) -> list[Eqn]:
-    """The equations of the group that `output` needs, in dependency order."""
+def _cone(output: Var, group: dict[Var, Eqn], stored: set[Var]) -> list[Eqn]:
+    """The equations of the group that `output` needs, in dependency order; `stored`
+    members are read from memory, not recomputed."""
     cone: list[Eqn] = []
     seen: set[Var] = set()
     stack: list[tuple[Var, bool]] = [(output, False)]
@@ -97,29 +99,57 @@ def _cone(output: Var, group: dict[Var, Eqn]) -> list[Eqn]:
         seen.add(var)
         stack.append((var, True))
         for a in group[var].ins:
-            if isinstance(a, Var) and a in group and a not in seen:
+            if isinstance(a, Var) and a in group and a not in seen and a not in stored:
                 stack.append((a, False))
     return cone
 
 
-def _element(name: str, shape: tuple[int, ...], out_shape: tuple[int, ...]) -> str:
-    """`name` at the loop position, numpy-broadcast: right-aligned, size-1 axes stay at 0."""
+def _element(shape: tuple[int, ...], out_shape: tuple[int, ...]) -> list[str]:
+    """The indices of an operand at the loop position, numpy-broadcast: right-aligned,
+    size-1 axes stay at 0."""
     lead = len(out_shape) - len(shape)
-    items = [f"i{lead + k}" if n != 1 or out_shape[lead + k] == 1 else "0"
-             for k, n in enumerate(shape)]
-    return f"{name}[{', '.join(items)}]" if items else name
+    return [f"i{lead + k}" if n != 1 or out_shape[lead + k] == 1 else "0"
+            for k, n in enumerate(shape)]
 
 
-def _loop_source(output: Var, group: dict[Var, Eqn]) -> tuple[str, list[Var]]:
+def _through_slices(var: Var, items: list[str], producers: dict[Var, Eqn]
+                    ) -> tuple[Var, list[str]]:
+    """A view made of integer indices and unit-step slices (x[1:], u[1:-1, 2:]) is read
+    straight from the array it views, with the offsets spelled out: numba then sees that
+    array's layout, usually contiguous, and vectorizes the loop (a strided view's
+    layout kept it scalar: 2x slower where the strong-zero product selects)."""
+    eqn = producers.get(var)
+    while (eqn is not None and eqn.prim is GETITEM and isinstance(eqn.ins[0], Var)
+           and all(isinstance(i, int) or i[2] == 1 for i in eqn.params["index"])):
+        base_items, axis = [], 0
+        for item in eqn.params["index"]:
+            if isinstance(item, int):
+                base_items.append(str(item))
+            else:
+                offset = f" + {item[0]}" if item[0] else ""
+                base_items.append(items[axis] + offset)
+                axis += 1
+        var, items = eqn.ins[0], base_items + items[axis:]
+        eqn = producers.get(var)
+    return var, items
+
+
+def _loop_source(output: Var, group: dict[Var, Eqn], stored: set[Var],
+                 producers: dict[Var, Eqn]) -> tuple[str, list[Var]]:
     """Python source of one loop nest computing `output` from the group's leaves: every
     element in one pass, with numpy broadcasting spelled out as indices (shapes are
     static), so small trailing axes cost no per-row overhead."""
-    cone = _cone(output, group)
-    leaves = list(dict.fromkeys(
-        a for e in cone for a in e.ins if isinstance(a, Var) and a not in group))
+    cone = _cone(output, group, stored - {output})
+    computed = {e.out for e in cone}
     shape = output.type.shape
-    names: dict[Var, str] = {v: _element(f"x{i}", v.type.shape, shape)
-                             for i, v in enumerate(leaves)}
+    names: dict[Var, str] = {}
+    arrays: dict[Var, str] = {}  # the arrays the loop reads, by argument name
+    for a in dict.fromkeys(a for e in cone for a in e.ins
+                           if isinstance(a, Var) and a not in computed):
+        base, items = _through_slices(a, _element(a.type.shape, shape), producers)
+        name = arrays.setdefault(base, f"x{len(arrays)}")
+        names[a] = f"{name}[{', '.join(items)}]" if items else name
+    leaves = list(arrays)
 
     def arg(a: Atom) -> str:
         return render_value(float(a.value)) if isinstance(a, Lit) else names[a]
@@ -163,7 +193,7 @@ def _fused_primitive(name: str) -> Primitive:
         raise AssertionError("fused primitives exist only in generated code")
 
     return Primitive(name, unused, unused, lambda args, params, types: f"{name}({', '.join(args)})",
-                     unused, None, unused, lambda *a: Cost(0.0, 0.0))
+                     unused, None, unused, lambda *a: Cost(0.0, 0.0), unused)
 
 
 def fuse(fn: Function) -> tuple[Function, dict[str, Callable[..., Any]]]:
@@ -185,6 +215,8 @@ def fuse(fn: Function) -> tuple[Function, dict[str, Callable[..., Any]]]:
     # loop that needs it (recomputing, e.g., a tanh per use costs more than the pass saved).
     costly = _costly(fn, member_of)
     used_outside.update(v for v, n in uses.items() if n > 1 and costly[v])
+    stored = {v for v in used_outside if costly.get(v)}  # the other loops read these
+    producers = {e.out: e for e in fn.eqns}
     by_var = [{e.out: e for e in g} for g in groups]
     replaced: dict[Var, Eqn] = {}
     loops: dict[str, Callable[..., Any]] = {}
@@ -194,7 +226,7 @@ def fuse(fn: Function) -> tuple[Function, dict[str, Callable[..., Any]]]:
                 continue
             if all(not (isinstance(a, Var) and a in group) for a in group[var].ins):
                 continue  # a lone equation: nothing to fuse
-            source, leaves = _loop_source(var, group)
+            source, leaves = _loop_source(var, group, stored, producers)
             name = f"fused{len(loops)}"
             loops[name] = _compile_loop(source)
             replaced[var] = Eqn(_fused_primitive(name), tuple(leaves), {}, var, group[var].span)

@@ -30,7 +30,9 @@ Assemble = Callable[[Outputs], dict]
 class Operation:
     function: Function
     assemble: Assemble
-    extras: tuple[str, ...] = ()  # "v:<name>", "u" or "rows", in input order after the inputs
+    extras: tuple[str, ...] = ()  # "v:<name>", "u", "rows" or "seed", in input order
+    constants: tuple[np.ndarray, ...] = ()  # the "seed" arrays, fixed when planned
+    held_bytes: int = 0  # arrays `assemble` keeps (sparse patterns), for cache accounting
 
 
 def with_value(fn: Function, derived: Function, limits: Limits) -> Function:

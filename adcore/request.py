@@ -13,6 +13,8 @@ from .errors import RequestError
 from .ir import ArrayType, Function
 
 MODES = ("auto", "forward", "reverse")
+TRIANGLES = ("both", "lower")
+PATTERNS = ("jacobian", "hessian")  # what `sparsity` can describe (`of`)
 
 
 def to_array(value: Any, where: str) -> np.ndarray:
@@ -42,6 +44,9 @@ class Request:
     diagonal: bool = False
     v_batched: dict[str, bool] = field(default_factory=dict)
     u_batched: bool = False
+    sparse: bool = False
+    triangle: str = "both"
+    of: str | None = None  # sparsity: "jacobian" or "hessian"
 
     @property
     def wrt_indices(self) -> list[int]:
@@ -52,9 +57,10 @@ class Request:
 
     def signature(self) -> tuple:
         return (self.operation, self.types, self.batch, self.size, self.wrt,
-                self.mode if self.operation == "jacobian" else None,
+                self.mode if "jacobian" in (self.operation, self.of) else None,
                 self.diagonal if self.operation == "hessian" else None,
-                tuple(sorted(self.v_batched.items())), self.u_batched)
+                tuple(sorted(self.v_batched.items())), self.u_batched, self.sparse,
+                self.triangle, self.of)
 
     def batched_flags(self, extras: Sequence[str]) -> list[bool]:
         flags = [name in self.batch for name in self.inputs]
@@ -111,7 +117,8 @@ def _in_input_order(names: tuple[str, ...], inputs: tuple[str, ...]) -> tuple[st
 
 def prepare(inputs: tuple[str, ...], operation: str, at: Mapping[str, Any],
             wrt: Sequence[str] | None, batch: Sequence[str] | None, v: Mapping[str, Any] | None,
-            u: Any, mode: str, diagonal: bool) -> Request:
+            u: Any, mode: str, diagonal: bool, *, sparse: bool = False, triangle: str = "both",
+            of: str | None = None) -> Request:
     known = ", ".join(inputs) or "none"
     for name in at:
         if name not in inputs:
@@ -145,9 +152,35 @@ def prepare(inputs: tuple[str, ...], operation: str, at: Mapping[str, Any],
             hint="name at least one input in wrt")
     request = Request(operation, inputs, arrays, wrt_names, batch_names, size, types,
                       mode=mode, diagonal=bool(diagonal), u=u)
+    _sparse_options(request, sparse, triangle, of)
     if operation in ("hvp", "jvp"):
         request.v = _directions(request, v)
     return request
+
+
+def _sparse_options(request: Request, sparse: Any, triangle: Any, of: Any) -> None:
+    """`sparse` and `triangle` on jacobian and hessian, `of` on sparsity (SPEC §3)."""
+    operation = request.operation
+    if not isinstance(sparse, bool):
+        raise RequestError(f"sparse must be true or false, not {sparse!r}")
+    if sparse and operation not in PATTERNS:
+        raise RequestError(f"sparse applies to jacobian and hessian, not {operation}",
+                           hint="use POST /v1/jacobian or /v1/hessian with sparse: true")
+    if sparse and request.diagonal:
+        raise RequestError("diagonal and sparse exclude each other",
+                           hint="a sparse Hessian already holds its diagonal")
+    if operation == "sparsity":
+        if of not in PATTERNS:
+            raise RequestError(f"sparsity needs 'of': 'jacobian' or 'hessian', not {of!r}")
+    elif of is not None:
+        raise RequestError(f"'of' applies to sparsity, not {operation}")
+    if triangle not in TRIANGLES:
+        raise RequestError(f"triangle must be 'both' or 'lower', not {triangle!r}")
+    hessian = (operation == "hessian" and sparse) or of == "hessian"
+    if triangle == "lower" and not hessian:
+        raise RequestError("triangle: 'lower' applies to sparse Hessians",
+                           hint="add sparse: true to a hessian request")
+    request.sparse, request.triangle, request.of = sparse, triangle, of
 
 
 def _directions(request: Request, v: Mapping[str, Any] | None) -> dict[str, np.ndarray]:

@@ -407,6 +407,9 @@ OTHER_RESULTS = """
 * Arrays on the wire (lists, base64, framed binary; the Python client end to end, the JSON
   path against an orjson echo floor, peak memory per request): `bench/RESULTS_wire.md`, from
   `bench/wire.py`.
+* Sparse Jacobians and Hessians against JAX dense and hand-coloured JAX, and the n = 100,000
+  sparse Hessian over HTTP: `bench/RESULTS_sparse.md`, from `bench/sparse.py` and
+  `bench/sparse_http.py`.
 """
 
 

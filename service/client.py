@@ -11,6 +11,8 @@ A program is registered once per client and then sent by id, also in the `Nabla-
 header, so that a load balancer can keep each function on one replica (SPEC §4). When a
 server does not know the id (a fresh in-memory server), or its store is unavailable, the
 request is repeated with the text inline.
+Sparse blocks (`sparse=True`, `sparsity`) come back as `scipy.sparse.coo_array`s (a list of
+them, one per point, for a batch); scipy is imported only then.
 429 and 503 answers are retried after their Retry-After, and requests whose connection broke
 mid-way after a short pause, a bounded number of times (every request is idempotent). Errors
 raise `ProblemError`, which carries the RFC 9457 fields (kind, line, column, excerpt, ...).
@@ -41,7 +43,7 @@ import httpx
 import numpy as np
 
 from . import framing
-from .encoding import FORMS, decode, encode
+from .encoding import FORMS, decode, encode, is_array_object
 
 ArrayLike = Any  # numpy array, nested list or number
 RETRY_STATUSES = (429, 503)
@@ -136,13 +138,22 @@ class Client:
     def laplacian(self, program: str, at: Mapping[str, ArrayLike], **options: Any) -> dict:
         return self.run("laplacian", program, at, **options)
 
+    def sparsity(self, program: str, at: Mapping[str, ArrayLike], **options: Any) -> dict:
+        """The pattern (`of`: "jacobian" or "hessian") as boolean coo_arrays, and
+        meta["coloring"]."""
+        return self.run("sparsity", program, at, **options)
+
     def run(self, operation: str, program: str, at: Mapping[str, ArrayLike], *,
             wrt: Sequence[str] | str | None = None, batch: Sequence[str] | None = None,
             v: Mapping[str, ArrayLike] | None = None, u: ArrayLike | None = None,
-            mode: str | None = None, diagonal: bool | None = None) -> dict[str, Any]:
-        """POST /v1/{operation}; results come back as numpy arrays, plus `id` and `meta`."""
+            mode: str | None = None, diagonal: bool | None = None,
+            sparse: bool | None = None, triangle: str | None = None, of: str | None = None
+            ) -> dict[str, Any]:
+        """POST /v1/{operation}; results come back as numpy arrays (sparse blocks as
+        scipy.sparse.coo_array), plus `id` and `meta`."""
         body: dict[str, Any] = {"at": {name: _array(a) for name, a in at.items()}}
-        options = {"wrt": wrt, "batch": batch, "mode": mode, "diagonal": diagonal}
+        options = {"wrt": wrt, "batch": batch, "mode": mode, "diagonal": diagonal,
+                   "sparse": sparse, "triangle": triangle, "of": of}
         body.update({key: value for key, value in options.items() if value is not None})
         if v is not None:
             body["v"] = {name: _array(a) for name, a in v.items()}
@@ -285,8 +296,31 @@ def _decode_answer(response: httpx.Response, raw: bytearray) -> Any:
         answer, payload = framing.restore_base64(json.loads(text), buffers), None
     if not isinstance(answer, dict):
         return answer
-    return {key: value if key in PLAIN_KEYS else decode(value, payload)
+    return {key: value if key in PLAIN_KEYS else _results(value, payload)
             for key, value in answer.items()}
+
+
+def _results(value: Any, payload: framing.Payload | None) -> Any:
+    if isinstance(value, dict) and value.get("format") == "coo":
+        return _coo(value, payload)
+    if isinstance(value, dict) and not is_array_object(value):
+        return {key: _results(item, payload) for key, item in value.items()}
+    return decode(value, payload)
+
+
+def _coo(block: dict[str, Any], payload: framing.Payload | None) -> Any:
+    """One scipy.sparse.coo_array; a list of them (sharing the indices) for a batch; the
+    pattern as booleans when there are no values (sparsity)."""
+    from scipy import sparse  # deferred: only sparse results need scipy
+
+    shape = tuple(int(n) for n in block["shape"])
+    row, col = (decode(block[k], payload).astype(np.int64, copy=False) for k in ("row", "col"))
+    if "data" not in block:
+        return sparse.coo_array((np.ones(len(row), dtype=bool), (row, col)), shape=shape)
+    data = decode(block["data"], payload)
+    if data.ndim == 2:
+        return [sparse.coo_array((values, (row, col)), shape=shape) for values in data]
+    return sparse.coo_array((data, (row, col)), shape=shape)
 
 
 def _problem(response: httpx.Response, raw: bytes | bytearray) -> dict[str, Any]:
@@ -341,6 +375,9 @@ class RemoteProgram:
 
     def laplacian(self, at: Mapping[str, ArrayLike], **options: Any) -> dict:
         return self.run("laplacian", at, **options)
+
+    def sparsity(self, at: Mapping[str, ArrayLike], **options: Any) -> dict:
+        return self.run("sparsity", at, **options)
 
 
 __all__ = ["Client", "ProblemError", "RemoteProgram"]

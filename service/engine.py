@@ -43,6 +43,7 @@ log = logging.getLogger("nabla.service")
 INLINE_MAX_BODY = 16 * 1024
 INLINE_MAX_EQUATIONS = 256
 INLINE_MAX_FLOPS = 1e5
+INLINE_MAX_HELD_BYTES = 64 * 1024  # a sparse plan's pattern: its answer is that big too
 
 
 class StoppableKernel:
@@ -74,7 +75,7 @@ def is_kernel(value: Any) -> bool:
 def cheap(kernel: Kernel) -> bool:
     estimate = kernel.estimate
     return (estimate.equations <= INLINE_MAX_EQUATIONS and estimate.flops <= INLINE_MAX_FLOPS
-            and kernel.sweep is None)
+            and kernel.sweep is None and kernel.operation.held_bytes <= INLINE_MAX_HELD_BYTES)
 
 
 def _version() -> str:
@@ -190,7 +191,8 @@ class Nabla:
         u = None if body.u is None else arrays.one(body.u, "u")
         return program.prepare(operation, arrays.named(body.at, "input '{}'"),
                                wrt=body.wrt, batch=body.batch, v=v, u=u, mode=body.mode,
-                               diagonal=body.diagonal)
+                               diagonal=body.diagonal, sparse=body.sparse,
+                               triangle=body.triangle, of=body.of)
 
     def _run(self, program: adcore.Program, kernel: Kernel, request: Request,
              hit: bool, form: str) -> Reply:
@@ -205,6 +207,9 @@ class Nabla:
         meta = {"cache": "hit" if hit else "miss",
                 "compile_ms": 0.0 if hit else round(kernel.compile_ms, 3),
                 "run_ms": round(run_ms, 3), "flops": kernel.estimate.flops}
+        coloring = result.pop("coloring", None)  # sparse results: how, in `meta`
+        if coloring is not None:
+            meta["coloring"] = coloring
         return convert.reply(result, form, id=program.id, meta=meta)
 
     def _program_in_memory(self, body: DerivativeRequest) -> adcore.Program | None:

@@ -10,6 +10,16 @@ ROSENBROCK = "sum(100*(x[1:]-x[:-1]^2)^2 + (1-x[:-1])^2)"
 TD_LOSS = "-0.5 * (stop_gradient(r_t + dot(theta, s_t)) - dot(theta, s_tm1))^2"
 NET = "sigmoid(inputs @ W + b)"
 NESTED = "f(y) = 1 / norm(y)\ng(v) = sum(v)^3\ng(grad(f)(x))"
+# Chained constraints of a classic sparse test problem (Luksan and Vlcek's chained
+# Rosenbrock with trigonometric-exponential constraints), and its Lagrangian.
+CONSTRAINTS = ("3*x[1:-1]^3 + 2*x[2:] - 5 + sin(x[1:-1] - x[2:])*sin(x[1:-1] + x[2:]) "
+               "+ 4*x[1:-1] - x[:-2]*exp(x[:-2] - x[1:-1]) - 3")
+LAGRANGIAN = f"{ROSENBROCK} + sum(v * ({CONSTRAINTS}))"
+# The Bratu problem's residual on a grid (5-point stencil): its Jacobian takes 5 colours.
+BRATU = ("4*u[1:-1,1:-1] - u[:-2,1:-1] - u[2:,1:-1] - u[1:-1,:-2] - u[1:-1,2:] "
+         "- 0.01*exp(u[1:-1,1:-1])")
+X6 = [-1.2, 1.0, 0.5, -0.3, 0.8, 1.1]
+U5 = [[0.0] * 5] + [[0.0, 0.1, 0.2, 0.1, 0.0]] * 3 + [[0.0] * 5]
 
 TD_AT = {"theta": [0.1, -0.1, 0.0], "s_tm1": [1.0, 2.0, -1.0], "r_t": 1.0,
          "s_t": [2.0, 1.0, 0.0]}
@@ -61,6 +71,11 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                      wrt=["b"]),
         "layer-reverse": _ex("The same in reverse mode, w.r.t. W", program=NET, at=NET_AT,
                              wrt=["W"], mode="reverse"),
+        "sparse-bratu": _ex("Sparse: the Bratu residual's Jacobian on a 5x5 grid, 5-point "
+                            "stencil: COO, 5 colours (see meta.coloring)", program=BRATU,
+                            at={"u": U5}, sparse=True),
+        "sparse-constraints": _ex("Sparse: Jacobian of chained constraints (3 nonzeros a "
+                                  "row)", program=CONSTRAINTS, at={"x": X6}, sparse=True),
     },
     "hessian": {
         "dot": _ex("Hessian of dot(x, x): 2 I", program="dot(x, x)",
@@ -68,6 +83,13 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
         "rosenbrock-diagonal": _ex("Only the diagonal, never the full matrix",
                                    program=ROSENBROCK, at={"x": [-1.2, 1.0, 1.0]},
                                    diagonal=True),
+        "sparse-rosenbrock": _ex("Sparse: the tridiagonal Rosenbrock Hessian from 3 HVPs, "
+                                 "lower triangle (IPOPT's triplets)", program=ROSENBROCK,
+                                 at={"x": X6}, sparse=True, triangle="lower"),
+        "sparse-lagrangian": _ex("Sparse: Hessian of a Lagrangian w.r.t. x, multipliers v "
+                                 "held fixed (for an optimizer)", program=LAGRANGIAN,
+                                 at={"x": X6, "v": [1.0, -0.5, 0.25, 2.0]}, wrt=["x"],
+                                 sparse=True),
     },
     "hvp": {
         "rosenbrock": _ex("Hessian-vector product of Rosenbrock", program=ROSENBROCK,
@@ -89,5 +111,12 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
     "laplacian": {
         "harmonic": _ex("1/|x| is harmonic in 3-D: the Laplacian is 0", program="1 / norm(x)",
                         at={"x": [1.0, 2.0, 3.0]}),
+    },
+    "sparsity": {
+        "rosenbrock-hessian": _ex("The Rosenbrock Hessian's pattern (tridiagonal) and its "
+                                  "star colouring; only shapes matter", program=ROSENBROCK,
+                                  at={"x": X6}, of="hessian"),
+        "bratu-jacobian": _ex("The Bratu Jacobian's pattern and its colouring", program=BRATU,
+                              at={"u": U5}, of="jacobian"),
     },
 }

@@ -56,6 +56,8 @@ class EncodedArray(BaseModel):
 Array = ArrayList | EncodedArray
 ArrayIn = Annotated[Array, SkipValidation]
 Mode = Literal["auto", "forward", "reverse"]
+Triangle = Literal["both", "lower"]
+PatternOf = Literal["jacobian", "hessian"]
 
 _STRICT = ConfigDict(strict=True, extra="forbid")
 
@@ -100,6 +102,12 @@ class DerivativeRequest(BaseModel):
     arrays: Literal["list", "base64", "binary"] | None = Field(
         None, description="form of the answer's arrays; default: from the Accept header "
         "(application/json+base64: base64, application/octet-stream: binary), else list")
+    sparse: bool = Field(False, description="jacobian, hessian: detect the pattern, colour it "
+                         "and compute only the nonzeros, as COO blocks")
+    triangle: Triangle = Field("both", description="sparse hessian: both triangles, or "
+                               "only the lower one (row >= column)")
+    of: PatternOf | None = Field(None, description="sparsity: the pattern of the jacobian or "
+                                 "of the hessian")
 
     @model_validator(mode="after")
     def _one_program(self) -> DerivativeRequest:
@@ -108,11 +116,38 @@ class DerivativeRequest(BaseModel):
         return self
 
 
+class Coloring(BaseModel):
+    """How a sparse derivative is computed: one derivative pass per colour."""
+
+    mode: Literal["forward", "reverse", "star", "dense", "empty"] = Field(
+        description="forward (JVPs, column colouring), reverse (VJPs, row colouring), "
+        "star (Hessian-vector products, star colouring), dense (colouring saves nothing), "
+        "empty (no nonzero)")
+    colors: int = Field(description="colours (dense: directions)")
+    lower_bound: int | None = Field(description="no colouring of this kind uses fewer")
+    ordering: str | None = Field(description="the vertex order that gave the fewest colours")
+    directions: int = Field(description="derivative passes per point")
+    nonzeros: int = Field(description="stored entries over all blocks")
+
+
+class CooBlock(BaseModel):
+    """A sparse block: a 2-D matrix in coordinate form, 0-based, rows sorted."""
+
+    format: Literal["coo"]
+    shape: list[int] = Field(description="[rows, columns]: output elements (times the row "
+                             "input's, for a Hessian) by input elements, C order")
+    row: list[int]
+    col: list[int]
+    data: Array | None = Field(None, description="the values (per point with a batch); "
+                               "absent from sparsity results")
+
+
 class Meta(BaseModel):
     cache: Literal["hit", "miss"] = Field(description="kernel cache hit or miss")
     compile_ms: float = Field(description="time to build the kernel (0 on a hit)")
     run_ms: float = Field(description="time to run the kernel")
     flops: float = Field(description="static estimate of the work, flops")
+    coloring: Coloring | None = Field(None, description="sparse results and sparsity only")
 
 
 class Result(BaseModel):
@@ -130,12 +165,13 @@ class GradientResponse(Result):
 
 
 class JacobianResponse(Result):
-    jacobian: dict[str, Array] = Field(description="per wrt input: shape O + I")
+    jacobian: dict[str, Array | CooBlock] = Field(
+        description="per wrt input: shape O + I, or a COO block with sparse")
 
 
 class HessianResponse(Result):
-    hessian: dict[str, dict[str, Array]] | None = Field(
-        None, description="hessian[xi][xj]: shape O + Ii + Ij")
+    hessian: dict[str, dict[str, Array | CooBlock]] | None = Field(
+        None, description="hessian[xi][xj]: shape O + Ii + Ij, or a COO block with sparse")
     hessian_diagonal: dict[str, Array] | None = Field(
         None, description="with diagonal: true, per wrt input: shape O + I")
 
@@ -156,10 +192,18 @@ class LaplacianResponse(Result):
     laplacian: Array = Field(description="trace of the Hessian over the wrt inputs, shape O")
 
 
-RESPONSES: dict[str, type[Result]] = {
+class SparsityResponse(BaseModel):
+    id: str = Field(description="content id of the program")
+    jacobian: dict[str, CooBlock] | None = Field(None, description="with of: jacobian")
+    hessian: dict[str, dict[str, CooBlock]] | None = Field(None, description="with of: hessian")
+    meta: Meta
+
+
+RESPONSES: dict[str, type[BaseModel]] = {
     "evaluate": EvaluateResponse, "gradient": GradientResponse,
     "jacobian": JacobianResponse, "hessian": HessianResponse, "hvp": HvpResponse,
     "jvp": JvpResponse, "vjp": VjpResponse, "laplacian": LaplacianResponse,
+    "sparsity": SparsityResponse,
 }
 
 

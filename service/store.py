@@ -27,8 +27,10 @@ log = logging.getLogger("nabla.store")
 
 def kernel_bytes(kernel: Any) -> int:
     """A rough, stable size estimate: the IR kept by the plan dominates (~1 KiB per equation,
-    measured with tracemalloc), plus the generated source and the compiled code object."""
-    return 2048 + 1024 * kernel.estimate.equations + 16 * len(kernel.source)
+    measured with tracemalloc), plus the generated source and the compiled code object, plus
+    the arrays a sparse plan keeps (pattern, seeds, recovery indices)."""
+    return (2048 + 1024 * kernel.estimate.equations + 16 * len(kernel.source)
+            + kernel.operation.held_bytes)
 
 
 def _is_program(value: Any) -> bool:

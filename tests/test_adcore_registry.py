@@ -200,7 +200,7 @@ def test_every_primitive_has_cases() -> None:
 def test_record_is_complete(name: str) -> None:
     p = P[name]
     assert p.name == name
-    for rule in (p.shape, p.impl, p.jvp, p.batch, p.cost):
+    for rule in (p.shape, p.impl, p.jvp, p.batch, p.cost, p.sparsity):
         assert callable(rule), f"{name}: a rule is missing"
     assert isinstance(p.numpy, str) or callable(p.numpy)
     assert p.transpose is None or callable(p.transpose)
@@ -366,3 +366,79 @@ def test_codegen_large_arrays(name: str) -> None:
         full = args + [rng.standard_normal(v.type.shape) for v in g.inputs[len(args):]]
         for got, want in zip(compile_function(g)(*full), interpret(g, full)):
             assert_close(np.asarray(got, float), want, **EXACT, what=name)
+
+
+# ---- sparsity rules: the patterns cover every nonzero derivative, and are exact when smooth
+
+# piecewise functions: a branch not taken at a point still counts (both branches of where)
+PIECEWISE = {"select", "maximum", "minimum", "relu", "reduce_max", "reduce_min"}
+
+
+def _dense_derivatives(fn: Function, args: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Jacobian (m, n) and Hessian (m * n, n) over all inputs, flattened in input order,
+    from the dense transforms run by the reference interpreter."""
+    from adcore import derivatives as d
+
+    wrt = list(range(len(fn.inputs)))
+    sizes = [v.type.size for v in fn.inputs]
+    starts = np.cumsum([0] + sizes[:-1])
+    m, n = fn.outputs[0].type.size, sum(sizes)
+    jac = np.concatenate([np.reshape(b, (m, -1)) for b in interpret(d.jacobian(fn, wrt), args)[1:]],
+                         axis=1)
+    hess = np.zeros((m, n, n))
+    blocks = interpret(d.hessian(fn, wrt), args)
+    for (a, b), block in zip(itertools.product(wrt, wrt), blocks):
+        hess[:, starts[a]:starts[a] + sizes[a], starts[b]:starts[b] + sizes[b]] = np.reshape(
+            block, (m, sizes[a], sizes[b]))
+    return jac, hess.reshape(m * n, n)
+
+
+def _as_mask(pattern: Any) -> np.ndarray:
+    mask = np.zeros(pattern.shape, dtype=bool)
+    mask[pattern.row, pattern.col] = True
+    return mask
+
+
+def _patterns(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    from adcore.sparsity import forward, hessian_pattern, jacobian_pattern
+
+    wrt = list(range(len(case.shapes)))
+    flow = forward(case.fn, wrt)
+    return (_as_mask(jacobian_pattern(case.fn, wrt, flow)),
+            _as_mask(hessian_pattern(case.fn, wrt, flow)))
+
+
+DIFFERENTIABLE = [n for n in NAMES if CASES[n][0].grads != "none"]
+
+
+@pytest.mark.parametrize("name", DIFFERENTIABLE)
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_sparsity_rule_covers_derivatives(name: str, data: st.DataObject) -> None:
+    """The first- and second-order patterns from the rules hold every nonzero of the dense
+    derivatives, at any point of the domain (hypothesis tries zeros and edges too)."""
+    for case in CASES[name]:
+        jac_mask, hess_mask = _patterns(case)
+        jac, hess = _dense_derivatives(case.fn, case.draw(data))
+        assert not np.any((jac != 0) & ~jac_mask), f"{name}: a Jacobian nonzero is missed"
+        assert not np.any((hess != 0) & ~hess_mask), f"{name}: a Hessian nonzero is missed"
+        if case.grads == "zero":
+            assert not jac_mask.any() and not hess_mask.any()
+
+
+@pytest.mark.parametrize("name", [n for n in DIFFERENTIABLE if n not in PIECEWISE])
+def test_sparsity_rule_is_exact_for_smooth_primitives(name: str) -> None:
+    """At generic points, the union of the dense derivatives' nonzeros is the pattern: no
+    structural zero is reported as a possible nonzero (exact up to structure)."""
+    rng = np.random.default_rng(5)
+    for case in CASES[name]:
+        jac_mask, hess_mask = _patterns(case)
+        seen_jac, seen_hess = np.zeros_like(jac_mask), np.zeros_like(hess_mask)
+        for _ in range(3):
+            args = [_sample(case.domains[min(i, len(case.domains) - 1)], int(np.prod(s)),
+                            rng).reshape(s) for i, s in enumerate(case.shapes)]
+            jac, hess = _dense_derivatives(case.fn, args)
+            seen_jac |= jac != 0
+            seen_hess |= hess != 0
+        np.testing.assert_array_equal(seen_jac, jac_mask, err_msg=f"{name} {case.label}")
+        np.testing.assert_array_equal(seen_hess, hess_mask, err_msg=f"{name} {case.label}")

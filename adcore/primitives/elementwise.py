@@ -17,6 +17,7 @@ from scipy import special
 
 from ..builder import shape_error
 from ..ir import ArrayType, Atom, Lit, Params, Var, broadcast_shapes
+from . import patterns as pt
 from .registry import (
     JvpRule,
     Primitive,
@@ -123,23 +124,23 @@ def _template(fn: Callable[..., object], arity: int) -> str:
 
 def _register(name: str, impl: Callable[..., object], numpy: str, jvp: JvpRule,
               transpose: TransposeRule | None = None, flops: float = 1.0,
-              shape=broadcast_shape, linear: bool = False, scalar: str | None = None
-              ) -> Primitive:
+              shape=broadcast_shape, linear: bool = False, scalar: str | None = None,
+              sparsity: pt.SparsityRule = pt.general) -> Primitive:
     """`scalar` defaults to the numpy template, whose np.* calls numba also compiles for
-    scalars."""
+    scalars. `sparsity` defaults to a smooth non-linear function of every operand."""
     holder: list[Primitive] = []
     prim = register(Primitive(
         name=name, shape=shape, impl=impl, numpy=numpy, jvp=jvp, transpose=transpose,
         batch=elementwise_batch(lambda: holder[0]), cost=elementwise_cost(flops),
-        linear=linear, elementwise=True, scalar=scalar or numpy,
+        sparsity=sparsity, linear=linear, elementwise=True, scalar=scalar or numpy,
     ))
     holder.append(prim)
     return prim
 
 
 def unary(name: str, impl: Callable[..., object], coefficient: Coefficient | None,
-          *, flops: float = 10.0, numpy: str | None = None, scalar: str | None = None
-          ) -> Primitive:
+          *, flops: float = 10.0, numpy: str | None = None, scalar: str | None = None,
+          sparsity: pt.SparsityRule | None = None) -> Primitive:
     """f(x) with tangent smul(t, coefficient(x, f(x))): strong zero, because a coefficient
     is infinite or NaN wherever f is (log at 0, anything at a masked-out inf), and a zero
     tangent from the branch `where` did not take must stay exactly zero."""
@@ -151,7 +152,10 @@ def unary(name: str, impl: Callable[..., object], coefficient: Coefficient | Non
             return None
         return b.bind(SMUL, t, coefficient(b, x, out))
 
-    return _register(name, impl, numpy or _template(impl, 1), jvp, flops=flops, scalar=scalar)
+    if sparsity is None:
+        sparsity = pt.general if coefficient is not None else pt.constant
+    return _register(name, impl, numpy or _template(impl, 1), jvp, flops=flops, scalar=scalar,
+                     sparsity=sparsity)
 
 
 # ---- linear and bilinear arithmetic ----
@@ -219,12 +223,17 @@ def strong_zero_multiply(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-ADD = _register("add", np.add, "({0} + {1})", _add_jvp, _add_transpose, linear=True)
-SUB = _register("sub", np.subtract, "({0} - {1})", _sub_jvp, _sub_transpose, linear=True)
-NEG = _register("neg", np.negative, "(-{0})", _neg_jvp, _neg_transpose, linear=True)
-MUL = _register("mul", np.multiply, "({0} * {1})", *product())
+LINEAR = pt.linear_elementwise
+ADD = _register("add", np.add, "({0} + {1})", _add_jvp, _add_transpose, linear=True,
+                sparsity=LINEAR)
+SUB = _register("sub", np.subtract, "({0} - {1})", _sub_jvp, _sub_transpose, linear=True,
+                sparsity=LINEAR)
+NEG = _register("neg", np.negative, "(-{0})", _neg_jvp, _neg_transpose, linear=True,
+                sparsity=LINEAR)
+MUL = _register("mul", np.multiply, "({0} * {1})", *product(), sparsity=pt.product)
 SMUL = _register("smul", strong_zero_multiply, "smul({0}, {1})", *product(),
-                 scalar="(0.0 if ({0} == 0.0) | ({1} == 0.0) else {0} * {1})")
+                 scalar="(0.0 if ({0} == 0.0) | ({1} == 0.0) else {0} * {1})",
+                 sparsity=pt.product)
 
 
 def _div_jvp(b, primals, tangents, params, out):
@@ -235,7 +244,7 @@ def _div_jvp(b, primals, tangents, params, out):
     return None if t is None else broadcast_to(b, t, out.type.shape)
 
 
-DIV = _register("div", np.divide, "({0} / {1})", _div_jvp, flops=4.0)
+DIV = _register("div", np.divide, "({0} / {1})", _div_jvp, flops=4.0, sparsity=pt.quotient)
 
 
 def _pow_jvp(b, primals, tangents, params, out):
@@ -284,8 +293,11 @@ def extremum(strict: Callable[[], Primitive]) -> JvpRule:
     return jvp
 
 
-MAXIMUM = _register("maximum", np.maximum, "np.maximum({0}, {1})", extremum(lambda: GT))
-MINIMUM = _register("minimum", np.minimum, "np.minimum({0}, {1})", extremum(lambda: LT))
+# piecewise linear: first derivatives 0, 1 or 1/2, no second derivative (pt.linear_elementwise)
+MAXIMUM = _register("maximum", np.maximum, "np.maximum({0}, {1})", extremum(lambda: GT),
+                    sparsity=LINEAR)
+MINIMUM = _register("minimum", np.minimum, "np.minimum({0}, {1})", extremum(lambda: LT),
+                    sparsity=LINEAR)
 
 
 def _select_jvp(b, primals, tangents, params, out):
@@ -306,11 +318,12 @@ def _select_transpose(b, ct, ins, linear, params):
 
 SELECT = _register("select", np.where, "np.where({0}, {1}, {2})", _select_jvp,
                    _select_transpose, shape=select_shape, linear=True,
-                   scalar="({1} if {0} else {2})")
+                   scalar="({1} if {0} else {2})", sparsity=LINEAR)
 
 
 def _compare(name: str, ufunc: np.ufunc) -> Primitive:
-    return _register(name, ufunc, _template(ufunc, 2), no_jvp, shape=compare_shape)
+    return _register(name, ufunc, _template(ufunc, 2), no_jvp, shape=compare_shape,
+                     sparsity=pt.constant)
 
 
 LT = _compare("lt", np.less)
@@ -376,7 +389,7 @@ LOG10 = unary("log10", np.log10,
               lambda b, x, y: _recip(b, b.bind(MUL, x, float(np.log(10.0)))))
 SQRT = unary("sqrt", np.sqrt, lambda b, x, y: b.bind(DIV, 0.5, y))
 CBRT = unary("cbrt", np.cbrt, lambda b, x, y: _recip(b, b.bind(MUL, 3.0, b.bind(MUL, y, y))))
-ABS = unary("abs", np.abs, lambda b, x, y: b.bind(SIGN, x), flops=1.0)
+ABS = unary("abs", np.abs, lambda b, x, y: b.bind(SIGN, x), flops=1.0, sparsity=LINEAR)
 SIGN = unary("sign", np.sign, None, flops=1.0)
 FLOOR = unary("floor", np.floor, None, flops=1.0)
 CEIL = unary("ceil", np.ceil, None, flops=1.0)
@@ -389,4 +402,4 @@ ERF = unary("erf", special.erf,
             lambda b, x, y: b.bind(MUL, float(2.0 / np.sqrt(np.pi)),
                                    b.bind(EXP, b.bind(NEG, b.bind(MUL, x, x)))),
             numpy="erf({0})")
-RELU = _register("relu", relu, "np.maximum({0}, 0.0)", _relu_jvp)
+RELU = _register("relu", relu, "np.maximum({0}, 0.0)", _relu_jvp, sparsity=LINEAR)

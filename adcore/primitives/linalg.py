@@ -17,6 +17,7 @@ import numpy as np
 from ..builder import shape_error
 from ..ir import ArrayType, Params
 from .elementwise import add_tangents
+from .patterns import contraction
 from .registry import Cost, Primitive, register
 
 Spec = tuple[str, str, str]
@@ -130,4 +131,4 @@ def _matmul_source(left: tuple[str, str, str], right: tuple[str, str, str], batc
 
 
 EINSUM = register(Primitive("einsum", _shape, _impl, einsum_source, _jvp, _transpose, _batch,
-                            _cost))
+                            _cost, contraction))

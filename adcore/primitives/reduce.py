@@ -7,6 +7,7 @@ import numpy as np
 
 from ..builder import shape_error
 from .elementwise import DIV, EQ, MUL, SELECT, SMUL, elementwise_cost
+from .patterns import reduction
 from .registry import Primitive, register
 from .shape import REDUCE_SUM, expand_reduced, reduce_shape, shifted
 
@@ -43,12 +44,15 @@ def _nonempty_reduce_shape(in_types, params):
     return out
 
 
-def _reduction(name: str, impl, numpy: str, jvp, shape=reduce_shape) -> Primitive:
+def _reduction(name: str, impl, numpy: str, jvp, shape=reduce_shape, curved: bool = False
+               ) -> Primitive:
+    """`curved`: a second derivative couples the whole group (norm); max and min are
+    piecewise linear."""
     holder: list[Primitive] = []
     prim = register(Primitive(
         name, shape, impl, numpy, jvp, None,
         lambda b, ins, batched, params, size: b.bind(holder[0], ins[0], **shifted(params)),
-        elementwise_cost(2.0),
+        elementwise_cost(2.0), reduction(curved),
     ))
     holder.append(prim)
     return prim
@@ -62,4 +66,5 @@ REDUCE_MAX = _reduction("reduce_max", lambda x, axes: np.max(x, axis=axes),
                         "np.max({0}, axis={axes})", _extremum_jvp, _nonempty_reduce_shape)
 REDUCE_MIN = _reduction("reduce_min", lambda x, axes: np.min(x, axis=axes),
                         "np.min({0}, axis={axes})", _extremum_jvp, _nonempty_reduce_shape)
-NORM = _reduction("norm", norm, "np.sqrt(np.sum(np.square({0}), axis={axes}))", _norm_jvp)
+NORM = _reduction("norm", norm, "np.sqrt(np.sum(np.square({0}), axis={axes}))", _norm_jvp,
+                  curved=True)

@@ -9,6 +9,9 @@ Rules receive a `Builder` and emit IR. Conventions:
 * batch(b, ins, batched, params, size) -> output, batched along a new leading axis of
   length `size`; `batched[i]` tells which inputs carry that axis (always axis 0).
 * cost(in_types, out_type, params) -> Cost in flops and bytes moved.
+* sparsity(in_types, out_type, params, nonzero) -> the local pattern (patterns.Local):
+  first-order dependencies per input, structurally nonzero outputs, second-order
+  interactions; `nonzero[i]` says which elements of input i may be nonzero.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..ir import ArrayType, Atom, Params, Var
+from .patterns import SparsityRule
 
 if TYPE_CHECKING:
     from ..builder import Builder
@@ -55,6 +59,7 @@ class Primitive:
     transpose: TransposeRule | None
     batch: BatchRule
     cost: CostRule
+    sparsity: SparsityRule
     linear: bool = False  # linear in every float input (transpose must exist)
     elementwise: bool = False  # numpy-broadcasting elementwise (operands may be scalars)
     scalar: str | None = None  # the same on scalars, for fused loops (fusion.py)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..builder import shape_error
 from ..ir import ArrayType, Atom, Lit, Params, Var, broadcast_shapes
+from . import patterns as pt
 from .elementwise import align_batched
 from .registry import Cost, Primitive, no_jvp, register
 
@@ -27,14 +28,15 @@ def _moved(in_types: tuple[ArrayType, ...], out: ArrayType, params: Params) -> C
     return Cost(0.0, 8.0 * (out.size + sum(t.size for t in in_types)))
 
 
-def _linear_unary(name: str, impl, numpy: str, shape, transpose, batch) -> Primitive:
+def _linear_unary(name: str, impl, numpy: str, shape, transpose, batch,
+                  sparsity: pt.SparsityRule) -> Primitive:
     holder: list[Primitive] = []
 
     def jvp(b, primals, tangents, params, out):
         return None if tangents[0] is None else b.bind(holder[0], tangents[0], **params)
 
     prim = register(Primitive(name, shape, impl, numpy, jvp, transpose, batch, _moved,
-                              linear=True))
+                              sparsity, linear=True))
     holder.append(prim)
     return prim
 
@@ -55,6 +57,7 @@ RESHAPE = _linear_unary(
     _reshape_shape,
     lambda b, ct, ins, linear, params: [b.bind(RESHAPE, ct, shape=ins[0].type.shape)],
     lambda b, ins, batched, params, size: b.bind(RESHAPE, ins[0], shape=(size,) + params["shape"]),
+    lambda in_types, out, params, nonzero: pt.gather(np.arange(out.size), nonzero[0]),
 )
 
 
@@ -98,12 +101,16 @@ BROADCAST = _linear_unary(
     _broadcast_shape,
     lambda b, ct, ins, linear, params: [b.bind(SUM_TO, ct, shape=ins[0].type.shape)],
     _broadcast_batch,
+    lambda in_types, out, params, nonzero: pt.gather(
+        pt.broadcast_map(in_types[0].shape, out.shape), nonzero[0]),
 )
 SUM_TO = _linear_unary(
     "sum_to", sum_to, "sum_to({0}, {shape})",
     lambda in_types, params: ArrayType(params["shape"]),
     lambda b, ct, ins, linear, params: [b.bind(BROADCAST, ct, shape=ins[0].type.shape)],
     _sum_to_batch,
+    lambda in_types, out, params, nonzero: pt.summed_into(
+        pt.broadcast_map(out.shape, in_types[0].shape), out.size, nonzero[0]),
 )
 
 
@@ -136,6 +143,7 @@ REDUCE_SUM = _linear_unary(
     lambda b, ct, ins, linear, params: [
         expand_reduced(b, ct, ins[0].type.shape, params["axes"])],
     lambda b, ins, batched, params, size: b.bind(REDUCE_SUM, ins[0], **shifted(params)),
+    pt.reduction(curved=False),
 )
 
 
@@ -155,6 +163,8 @@ TRANSPOSE = _linear_unary(
         b.bind(TRANSPOSE, ct, perm=tuple(int(i) for i in np.argsort(params["perm"])))],
     lambda b, ins, batched, params, size: b.bind(
         TRANSPOSE, ins[0], perm=(0,) + tuple(p + 1 for p in params["perm"])),
+    lambda in_types, out, params, nonzero: pt.gather(
+        np.transpose(pt.flat_index(in_types[0].shape), params["perm"]), nonzero[0]),
 )
 
 
@@ -190,9 +200,33 @@ def _batched_index(params: Params) -> dict:
 
 
 def place(value: np.ndarray, shape: tuple[int, ...], index: tuple) -> np.ndarray:
-    out = np.zeros(shape)
+    """zeros(shape) with `value` at `index`. Only the entries outside the index are
+    zeroed when it is made of integers and unit-step slices (the transposes of x[1:],
+    x[:-1]...): zeroing everything first costs one more pass over the result."""
+    spans = _spans(index, shape)
+    if spans is None:
+        out = np.zeros(shape)
+    else:
+        out = np.empty(shape)
+        for axis, (start, stop) in enumerate(spans):  # outside on this axis, inside before
+            inside = tuple(slice(a, b) for a, b in spans[:axis])
+            out[inside + (slice(0, start),)] = 0.0
+            out[inside + (slice(stop, None),)] = 0.0
     out[index] = value
     return out
+
+
+def _spans(index: tuple, shape: tuple[int, ...]) -> list[tuple[int, int]] | None:
+    spans = []
+    for item, n in zip(index, shape):
+        if isinstance(item, slice) and item.step in (None, 1):
+            start, stop, _ = item.indices(n)
+            spans.append((start, max(start, stop)))
+        elif isinstance(item, int):
+            spans.append((item % n, item % n + 1))
+        else:
+            return None
+    return spans + [(0, n) for n in shape[len(index):]]
 
 
 GETITEM = _linear_unary(
@@ -201,6 +235,8 @@ GETITEM = _linear_unary(
     lambda b, ct, ins, linear, params: [
         b.bind(SCATTER, ct, index=params["index"], shape=ins[0].type.shape)],
     lambda b, ins, batched, params, size: b.bind(GETITEM, ins[0], **_batched_index(params)),
+    lambda in_types, out, params, nonzero: pt.gather(
+        pt.flat_index(in_types[0].shape)[to_numpy_index(params["index"])], nonzero[0]),
 )
 SCATTER = _linear_unary(
     "scatter", lambda x, index, shape: place(x, shape, to_numpy_index(index)),
@@ -211,6 +247,8 @@ SCATTER = _linear_unary(
     lambda b, ins, batched, params, size: b.bind(
         SCATTER, ins[0], index=((0, None, 1),) + params["index"],
         shape=(size,) + params["shape"]),
+    lambda in_types, out, params, nonzero: pt.summed_into(
+        pt.flat_index(out.shape)[to_numpy_index(params["index"])], out.size, nonzero[0]),
 )
 
 
@@ -251,12 +289,19 @@ def _scatter_add_source(name: str) -> Callable[[Sequence[str], Params, Sequence[
         f"{name}({args[0]}, {args[1]}, np.s_[{index_source(params['index'])}])")
 
 
+def _scatter_add_sparsity(in_types, out, params, nonzero):
+    added = pt.summed_into(pt.flat_index(out.shape)[to_numpy_index(params["index"])],
+                           out.size, nonzero[1])
+    return pt.Local((pt.Deps(np.arange(out.size)), added.deps[0]), nonzero[0] | added.nonzero)
+
+
 # base + scatter(value): the transpose of overlapping slices accumulates into one buffer
 SCATTER_ADD = register(Primitive(
     "scatter_add", lambda in_types, params: ArrayType(in_types[0].shape),
     lambda base, value, index: place_add(base, value, to_numpy_index(index)),
     _scatter_add_source("place_add"), _scatter_add_jvp, _scatter_add_transpose,
-    _scatter_add_batch, _moved, linear=True, in_place=_scatter_add_source("place_add_into"),
+    _scatter_add_batch, _moved, _scatter_add_sparsity, linear=True,
+    in_place=_scatter_add_source("place_add_into"),
 ))
 
 
@@ -299,10 +344,23 @@ def _concat_batch(b, ins, batched, params, size):
     return b.bind(CONCAT, *parts, axis=params["axis"] + 1)
 
 
+def _concat_sparsity(in_types, out, params, nonzero):
+    """Each operand's elements land in their own slab of the output."""
+    axis, start, index = params["axis"], 0, pt.flat_index(out.shape)
+    deps, landed = [], np.zeros(out.size, dtype=bool)
+    for t, nz in zip(in_types, nonzero):
+        slab = (slice(None),) * axis + (slice(start, start + t.shape[axis]),)
+        part = pt.summed_into(index[slab], out.size, nz)
+        deps.append(part.deps[0])
+        landed |= part.nonzero
+        start += t.shape[axis]
+    return pt.Local(tuple(deps), landed)
+
+
 CONCAT = register(Primitive(
     "concat", _concat_shape, lambda *xs, axis: np.concatenate(xs, axis=axis),
     lambda args, params, types: f"np.concatenate(({', '.join(args)},), axis={params['axis']})", _concat_jvp, _concat_transpose, _concat_batch,
-    _moved, linear=True,
+    _moved, _concat_sparsity, linear=True,
 ))
 
 
@@ -310,7 +368,7 @@ CONCAT = register(Primitive(
 
 STOP_GRADIENT = register(Primitive(
     "stop_gradient", lambda in_types, params: in_types[0], lambda x: x, "{0}", no_jvp, None,
-    lambda b, ins, batched, params, size: b.bind(STOP_GRADIENT, ins[0]), _moved,
+    lambda b, ins, batched, params, size: b.bind(STOP_GRADIENT, ins[0]), _moved, pt.constant,
 ))
 
 
@@ -323,10 +381,12 @@ FILL = register(Primitive(
     "fill", lambda in_types, params: ArrayType(params["shape"]),
     lambda value, shape: np.full(shape, value), "np.full({shape}, {value})", no_jvp, None,
     _constant_batch, _moved,
+    lambda in_types, out, params, nonzero: pt.Local((), np.full(out.size, params["value"] != 0)),
 ))
 EYE = register(Primitive(
     "eye", lambda in_types, params: ArrayType((params["n"], params["n"])),
     lambda n: np.eye(n), "np.eye({n})", no_jvp, None, _constant_batch, _moved,
+    lambda in_types, out, params, nonzero: pt.Local((), np.eye(params["n"], dtype=bool).ravel()),
 ))
 
 

@@ -29,6 +29,7 @@ SUMMARIES = {
     "jvp": "Jacobian-vector product (directional derivative) with tangents v",
     "vjp": "Vector-Jacobian product with a cotangent u",
     "laplacian": "Trace of the Hessian over the wrt inputs",
+    "sparsity": "Jacobian or Hessian sparsity pattern and its colouring, no values",
 }
 
 
