@@ -5,7 +5,6 @@ simplify -> estimate -> codegen, with the compiled kernels cached per request si
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -20,6 +19,7 @@ from . import operations as ops
 from .builder import compile_budget
 from .codegen import CompiledFunction, compile_function
 from .cost import Estimate, estimate
+from .derive import derive
 from .errors import LimitExceededError, ProgramError, RequestError
 from .fusion import background, fuse, fusion_available
 from .ir import ArrayType, Function
@@ -29,7 +29,7 @@ from .parser import parse
 from .request import Request, prepare
 from .resolve import Resolved, resolve
 from .simplify import simplify
-from .unparse import normalize
+from .unparse import content_id
 from .vmap import vmap
 
 OPERATIONS = ("evaluate", "gradient", "jacobian", "hessian", "hvp", "jvp", "vjp", "laplacian")
@@ -126,7 +126,7 @@ def _best_time(fn: CompiledFunction, args: tuple[np.ndarray, ...], repeats: int)
 
 
 def program_id(resolved: Resolved) -> str:
-    return hashlib.sha256(normalize(resolved.program).encode()).hexdigest()[:32]
+    return content_id(resolved.program)
 
 
 def compile(source: str, limits: Limits = DEFAULT_LIMITS) -> Program:
@@ -147,6 +147,7 @@ class Program:
         self.id = program_id(resolved)
         self.kernels: KernelCache = kernels if kernels is not None else LRU(64)
         self._lowered = LRU(16)
+        self.derivations = LRU(16)  # derive's answers, by shapes and options
 
     # ---- the operations of SPEC §3 ----
 
@@ -173,6 +174,14 @@ class Program:
 
     def laplacian(self, at: Mapping[str, Any], **options: Any) -> dict:
         return self.run("laplacian", at, **options)
+
+    def derive(self, operation: str, **options: Any) -> dict:
+        """The derivative as programs in the language (SPEC §3 `derive`); options: wrt,
+        at or shapes, mode, diagonal. Cached per operation, shapes and options."""
+        try:
+            return derive(self, operation, **options)
+        except ProgramError as err:
+            raise err.locate(self.source) from None
 
     def run(self, operation: str, at: Mapping[str, Any], **options: Any) -> dict:
         """One operation at `at`; options: wrt, batch, v, u, mode, diagonal (SPEC §3)."""
@@ -250,7 +259,7 @@ class Program:
             operation = ops.diagonal_rows(fn, request.wrt_indices, self.limits, chunk)
             sweep = (directions, chunk)
         else:
-            operation = self._operation(fn, request)
+            operation = self.operation(fn, request)
         plan = self._batched(operation, request)
         cost = estimate(plan)
         repeats = 1 if sweep is None else -(-sweep[0] // sweep[1])
@@ -259,7 +268,8 @@ class Program:
         return Kernel(operation, plan, compiled, cost.times(repeats),
                       (time.perf_counter() - start) * 1e3, sweep)
 
-    def _operation(self, fn: Function, request: Request) -> ops.Operation:
+    def operation(self, fn: Function, request: Request) -> ops.Operation:
+        """The plan of the request's operation at one point (no batch, no sweep)."""
         wrt, limits, span = request.wrt_indices, self.limits, self.resolved.program.result.span
         match request.operation:
             case "evaluate":
