@@ -120,16 +120,33 @@ class Client:
             body["v"] = {name: jsonable(a) for name, a in v.items()}
         if u is not None:
             body["u"] = jsonable(u)
-        path = f"/v1/{operation}"
+        answer = self._post_with_program(f"/v1/{operation}", body, program)
+        return {key: decode(value) if key in RESULT_KEYS else value
+                for key, value in answer.items()}
+
+    def derive(self, program: str, operation: str, *, wrt: Sequence[str] | str | None = None,
+               at: Mapping[str, ArrayLike] | None = None,
+               shapes: Mapping[str, Sequence[int]] | None = None, mode: str | None = None,
+               diagonal: bool | None = None) -> dict[str, Any]:
+        """POST /v1/derive: the derivative as programs in the language, for the shapes of
+        `at` or the given `shapes`: {"programs": {x: {"program": text, "id", "inputs",
+        "shape"}}, ...} (Hessian blocks programs[x][y])."""
+        body: dict[str, Any] = {"operation": operation}
+        if at is not None:
+            body["at"] = {name: jsonable(a) for name, a in at.items()}
+        options = {"wrt": wrt, "shapes": shapes, "mode": mode, "diagonal": diagonal}
+        body.update({key: value for key, value in options.items() if value is not None})
+        return self._post_with_program("/v1/derive", body, program)
+
+    def _post_with_program(self, path: str, body: dict[str, Any], program: str) -> Any:
+        """By id once registered; inline when the server does not know the id."""
         try:
-            answer = self._request("POST", path, {**body, "function": self.register(program)})
+            return self._request("POST", path, {**body, "function": self.register(program)})
         except ProblemError as err:
             if err.kind != "unknown-function":
                 raise
             self._ids.pop(program, None)  # the server lost it: inline now, register next time
-            answer = self._request("POST", path, {**body, "program": program})
-        return {key: decode(value) if key in RESULT_KEYS else value
-                for key, value in answer.items()}
+            return self._request("POST", path, {**body, "program": program})
 
     # ---- operations endpoints ----
 
@@ -226,6 +243,9 @@ class RemoteProgram:
 
     def laplacian(self, at: Mapping[str, ArrayLike], **options: Any) -> dict:
         return self.run("laplacian", at, **options)
+
+    def derive(self, operation: str, **options: Any) -> dict:
+        return self.client.derive(self.source, operation, **options)
 
 
 __all__ = ["Client", "ProblemError", "RemoteProgram"]

@@ -12,10 +12,11 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .schemas import DerivativeRequest, FunctionCreate, Problem
+from .schemas import DerivativeRequest, DeriveRequest, FunctionCreate, Problem
 
 REF = "#/components/schemas/{model}"
-BODY_MODELS: tuple[type[BaseModel], ...] = (DerivativeRequest, FunctionCreate, Problem)
+BODY_MODELS: tuple[type[BaseModel], ...] = (DerivativeRequest, DeriveRequest, FunctionCreate,
+                                            Problem)
 
 
 def request_body(model: type[BaseModel], examples: dict[str, Any] | None = None

@@ -31,7 +31,7 @@ from .cache import BoundedCache
 from .compute import ComputePool, current_cancel_event
 from .metrics import Metrics
 from .problems import ProblemException
-from .schemas import DerivativeRequest, FunctionCreate
+from .schemas import DerivativeRequest, DeriveRequest, FunctionCreate
 from .settings import Settings
 from .store import FunctionStore, StoredFunction, kernel_bytes
 
@@ -218,6 +218,17 @@ class Nabla:
             self.metrics.observe_compile(kernel.compile_ms / 1e3)
             return self._run(program, kernel, request, False)
 
+    def derive_programs(self, raw: bytes) -> bytes:
+        """POST /v1/derive: the derivative as programs in the language (SPEC §3)."""
+        body = DeriveRequest.model_validate(parse_json(raw))
+        program = self._program(body)
+        at = None if body.at is None else convert.to_arrays(body.at, "input '{}'")
+        start = time.perf_counter()
+        derived = program.derive(body.operation, wrt=body.wrt, at=at, shapes=body.shapes,
+                                 mode=body.mode, diagonal=body.diagonal)
+        meta = {"compile_ms": round((time.perf_counter() - start) * 1e3, 3)}
+        return convert.dumps({"id": program.id, **derived, "meta": meta})
+
     def derive_inline(self, operation: str, parsed: Any) -> bytes | None:
         """The same on the event loop, only when nothing heavy is left: the program is in
         memory (no parsing, no database), its kernel is compiled, and the kernel's static
@@ -266,7 +277,7 @@ class Nabla:
         assert body.function is not None
         return store.cached_id(body.function)
 
-    def _program(self, body: DerivativeRequest) -> adcore.Program:
+    def _program(self, body: DerivativeRequest | DeriveRequest) -> adcore.Program:
         if body.program is not None:
             return self.store.compile(body.program)
         assert body.function is not None

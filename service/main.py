@@ -18,7 +18,8 @@ from .settings import Settings, get_settings
 
 DESCRIPTION = """Exact derivatives (automatic differentiation) of programs in a small array
 language. Register a program or send it inline, then ask for its value, gradient, Jacobian,
-Hessian, Hessian-vector product, JVP, VJP or Laplacian at a point or a batch of points.
+Hessian, Hessian-vector product, JVP, VJP or Laplacian at a point or a batch of points, or
+for the derivative itself, written as programs in the language (`/v1/derive`).
 Non-finite numbers travel as the strings "NaN", "Infinity" and "-Infinity". Every error is
 RFC 9457 `application/problem+json`."""
 

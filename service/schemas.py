@@ -68,6 +68,58 @@ class DerivativeRequest(BaseModel):
         return self
 
 
+DeriveOperation = Literal["gradient", "jacobian", "hessian", "hvp", "jvp", "vjp", "laplacian"]
+
+
+class DeriveRequest(BaseModel):
+    """The derivative as programs in the language (SPEC §3 `derive`), for the input shapes
+    given by `at` (arrays, only their shapes matter) or `shapes`."""
+
+    model_config = ConfigDict(strict=True, extra="forbid",
+                              json_schema_extra={"examples": [examples.DERIVE_BODY]})
+    program: str | None = Field(None, description="inline program text; or give `function`")
+    function: str | None = Field(None, description="id of a registered program")
+    operation: DeriveOperation = Field(description="the operation whose results to derive")
+    wrt: list[str] | str | None = Field(
+        None, description="inputs to differentiate (default: all)")
+    at: dict[str, ArrayIn] | None = Field(
+        None, description="input name -> array: fixes the shapes (or give `shapes`)")
+    shapes: dict[str, list[int]] | None = Field(
+        None, description='input name -> its shape, like {"x": [3], "M": [2, 3]}')
+    mode: Mode = Field("auto", description="jacobian: forward, reverse or auto")
+    diagonal: bool = Field(False, description="hessian: only the diagonal, per wrt input")
+
+    @model_validator(mode="after")
+    def _one_program_one_shape(self) -> DeriveRequest:
+        if (self.program is None) == (self.function is None):
+            raise ValueError("give exactly one of 'program' (inline text) or 'function' (id)")
+        if (self.at is None) == (self.shapes is None):
+            raise ValueError("give exactly one of 'at' (arrays) or 'shapes' (sizes)")
+        return self
+
+
+class DerivedProgram(BaseModel):
+    program: str = Field(description="program text; evaluating it gives this result")
+    id: str = Field(description="the id it registers under (POST /v1/functions)")
+    inputs: list[str] = Field(description="its inputs: the original's, then v_<name> or u")
+    shape: list[int] = Field(description="shape of its result")
+
+
+class DeriveMeta(BaseModel):
+    compile_ms: float = Field(description="time to derive and write the programs")
+
+
+class DeriveResponse(BaseModel):
+    id: str = Field(description="content id of the original program")
+    operation: DeriveOperation
+    wrt: list[str] = Field(description="the differentiated inputs, in input order")
+    programs: dict[str, DerivedProgram | dict[str, DerivedProgram]] = Field(
+        description="keyed like the operation's results: programs[x] (gradient, jacobian, "
+                    "hvp, vjp, hessian with diagonal), programs[x][y] (hessian), "
+                    "programs['jvp'], programs['laplacian']")
+    meta: DeriveMeta
+
+
 class Meta(BaseModel):
     cache: Literal["hit", "miss"] = Field(description="kernel cache hit or miss")
     compile_ms: float = Field(description="time to build the kernel (0 on a hit)")

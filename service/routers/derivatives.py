@@ -16,7 +16,7 @@ import adcore
 from .. import examples
 from ..deps import json_body, nabla_of
 from ..docs import problems, request_body
-from ..schemas import RESPONSES, DerivativeRequest
+from ..schemas import RESPONSES, DerivativeRequest, DeriveRequest, DeriveResponse
 
 router = APIRouter(prefix="/v1", tags=["derivatives"])
 
@@ -47,3 +47,17 @@ for _operation in adcore.OPERATIONS:
         response_model=RESPONSES[_operation], summary=SUMMARIES[_operation],
         responses=problems(400, 401, 404, 408, 413, 415, 422, 429, 503),
         openapi_extra=request_body(DerivativeRequest, examples.OPERATIONS[_operation]))
+
+
+@router.post(
+    "/derive", response_model=DeriveResponse, summary="The derivative as programs in the language",
+    description="One program per result array (`programs[x]`, Hessian blocks "
+                "`programs[x][y]`): the operation's simplified IR written as program text "
+                "over the original's inputs (then `v_<name>` or `u`). Registering and "
+                "evaluating a program gives that result of the operation.",
+    responses=problems(400, 401, 404, 408, 413, 415, 422, 429, 503),
+    openapi_extra=request_body(DeriveRequest, examples.DERIVE))
+async def derive(request: Request) -> Response:
+    nabla = nabla_of(request)
+    content = await nabla.pool.run(nabla.derive_programs, await json_body(request))
+    return Response(content, media_type="application/json")
