@@ -31,7 +31,7 @@ from .cache import BoundedCache
 from .compute import ComputePool, current_cancel_event
 from .metrics import Metrics
 from .problems import ProblemException
-from .schemas import DerivativeRequest, DeriveRequest, FunctionCreate
+from .schemas import DerivativeRequest, DeriveRequest, FunctionCreate, ProgramBody
 from .settings import Settings
 from .store import FunctionStore, StoredFunction, kernel_bytes
 
@@ -277,7 +277,7 @@ class Nabla:
         assert body.function is not None
         return store.cached_id(body.function)
 
-    def _program(self, body: DerivativeRequest | DeriveRequest) -> adcore.Program:
+    def _program(self, body: ProgramBody) -> adcore.Program:
         if body.program is not None:
             return self.store.compile(body.program)
         assert body.function is not None

@@ -44,12 +44,23 @@ class FunctionInfo(BaseModel):
     diagnostics: list[Diagnostic] = []
 
 
-class DerivativeRequest(BaseModel):
-    """One operation of SPEC §3 at one point or a batch of points."""
+class ProgramBody(BaseModel):
+    """A body naming its program: inline text or a registered id, exactly one."""
 
     model_config = _STRICT
     program: str | None = Field(None, description="inline program text; or give `function`")
     function: str | None = Field(None, description="id of a registered program")
+
+    @model_validator(mode="after")
+    def _one_program(self) -> ProgramBody:
+        if (self.program is None) == (self.function is None):
+            raise ValueError("give exactly one of 'program' (inline text) or 'function' (id)")
+        return self
+
+
+class DerivativeRequest(ProgramBody):
+    """One operation of SPEC §3 at one point or a batch of points."""
+
     at: dict[str, ArrayIn] = Field(description="input name -> nested list of numbers")
     batch: list[str] | None = Field(
         None, description="inputs carrying a leading batch axis (same length B for all)")
@@ -61,24 +72,16 @@ class DerivativeRequest(BaseModel):
     mode: Mode = Field("auto", description="jacobian: forward, reverse or auto")
     diagonal: bool = Field(False, description="hessian: only the diagonal, O(n) memory")
 
-    @model_validator(mode="after")
-    def _one_program(self) -> DerivativeRequest:
-        if (self.program is None) == (self.function is None):
-            raise ValueError("give exactly one of 'program' (inline text) or 'function' (id)")
-        return self
-
 
 DeriveOperation = Literal["gradient", "jacobian", "hessian", "hvp", "jvp", "vjp", "laplacian"]
 
 
-class DeriveRequest(BaseModel):
+class DeriveRequest(ProgramBody):
     """The derivative as programs in the language (SPEC §3 `derive`), for the input shapes
     given by `at` (arrays, only their shapes matter) or `shapes`."""
 
     model_config = ConfigDict(strict=True, extra="forbid",
                               json_schema_extra={"examples": [examples.DERIVE_BODY]})
-    program: str | None = Field(None, description="inline program text; or give `function`")
-    function: str | None = Field(None, description="id of a registered program")
     operation: DeriveOperation = Field(description="the operation whose results to derive")
     wrt: list[str] | str | None = Field(
         None, description="inputs to differentiate (default: all)")
@@ -90,9 +93,7 @@ class DeriveRequest(BaseModel):
     diagonal: bool = Field(False, description="hessian: only the diagonal, per wrt input")
 
     @model_validator(mode="after")
-    def _one_program_one_shape(self) -> DeriveRequest:
-        if (self.program is None) == (self.function is None):
-            raise ValueError("give exactly one of 'program' (inline text) or 'function' (id)")
+    def _one_shape(self) -> DeriveRequest:
         if (self.at is None) == (self.shapes is None):
             raise ValueError("give exactly one of 'at' (arrays) or 'shapes' (sizes)")
         return self
