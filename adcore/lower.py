@@ -9,13 +9,13 @@ variables of the trace, so the inner derivative holds them fixed (no perturbatio
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from . import ast
 from . import derivatives as d
+from .arguments import index_params, int_list, int_literal
 from .builder import Builder
 from .builtins import BUILTINS, CONSTANTS, Builtin, matmul, stack
 from .errors import ProgramError, ShapeError, SignatureError, Span
@@ -25,7 +25,6 @@ from .primitives import elementwise as ew
 from .primitives import shape as sh
 from .resolve import Resolved
 
-HUGE_INTEGER = 2**62  # stands for any integer literal at least this large
 ARITHMETIC = {"+": ew.ADD, "-": ew.SUB, "*": ew.MUL, "/": ew.DIV}
 COMPARISONS = {"<": ew.LT, "<=": ew.LE, ">": ew.GT, ">=": ew.GE, "==": ew.EQ, "!=": ew.NE}
 FUNCTION_MAKERS = frozenset({"grad", "jacobian", "jacfwd", "jacrev", "hessian"})
@@ -351,50 +350,6 @@ def _pointing(span: Span) -> Iterator[None]:
         if err.span is None:
             err.span = span
         raise
-
-
-def int_literal(node: ast.Expr) -> int:
-    """Integer arguments (indices, axes, sizes) must be written as integer literals."""
-    sign = 1
-    if isinstance(node, ast.Unary):
-        sign, node = (-1 if node.op == "-" else 1), node.operand
-    if isinstance(node, ast.Num) and (math.isinf(node.value) or node.value.is_integer()):
-        # Huge integers stay integers: the index, axis or size check then says what is
-        # wrong with them (out of range, over a limit).
-        return sign * (HUGE_INTEGER if abs(node.value) >= HUGE_INTEGER else int(node.value))
-    raise SignatureError("this must be an integer literal, like 0 or -1", node.span,
-                         "indices, axes and sizes are fixed when the program is compiled")
-
-
-def int_list(node: ast.Expr) -> tuple[int, ...]:
-    """A list of integer literals, like `[0, 2]` (axes, einsum labels)."""
-    if not isinstance(node, ast.ArrayLit):
-        raise SignatureError("this must be a list of integer literals, like [0, 1]",
-                             node.span)
-    return tuple(int_literal(element) for element in node.elements)
-
-
-def index_params(shape: tuple[int, ...], items: Sequence[ast.Expr | ast.Slice], span: Span
-                 ) -> tuple[int | tuple[int, int | None, int], ...]:
-    """getitem's normalized index: in-range integers and (start, stop, step) slices."""
-    if len(items) > len(shape):
-        raise ShapeError(f"{len(items)} indices for an array of shape {shape}", span)
-    index: list[int | tuple[int, int | None, int]] = []
-    for n, item in zip(shape, items):
-        if isinstance(item, ast.Slice):
-            parts = [None if p is None else int_literal(p)
-                     for p in (item.start, item.stop, item.step)]
-            if parts[2] == 0:
-                raise ShapeError("a slice step cannot be zero", item.span)
-            start, stop, step = slice(*parts).indices(n)
-            index.append((start, stop if stop >= 0 else None, step))
-        else:
-            i = int_literal(item)
-            if not -n <= i < n:
-                raise ShapeError(f"index {i} is out of range for an axis of length {n}",
-                                 item.span)
-            index.append(i % n)
-    return tuple(index)
 
 
 def lower(resolved: Resolved, input_types: Mapping[str, ArrayType],
