@@ -27,7 +27,7 @@ from .surface import SPAN, MaskWriter, literal, name, write
 from .unparse import Printer
 
 INLINE_CHARS = 72  # a single-use expression longer than this gets a name
-SHARED_INLINE_CHARS = 6  # a shared expression this short (`x[0]`, `-y`) is repeated (CSE merges it)
+SHARED_INLINE_CHARS = 6  # a shared one this short (`x[0]`, `-y`) is repeated: CSE merges it
 DECLARATION = "# the derivative does not read every input in order; this keeps them all"
 
 
