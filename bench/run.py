@@ -404,6 +404,8 @@ OTHER_RESULTS = """
   `bench/http_load.py`.
 * Hostile traffic, overload at 5x capacity and `/healthz` under maximum-cost requests:
   `bench/RESULTS_hostile.md`, from `bench/load_hostile.py`.
+* `derive` on the seeds (text size of each derived program against its IR, time to
+  derive): `bench/RESULTS_derive.md`, from `bench/derive_sizes.py`.
 """
 
 
