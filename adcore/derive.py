@@ -27,12 +27,14 @@ from . import derivatives as d
 from .builder import Builder, compile_budget
 from .errors import LimitExceededError, ProgramError, RequestError
 from .ir import Atom, Function
+from .latex import latex
+from .latex import name as latex_name
 from .limits import Limits
 from .parser import parse
 from .primitives.elementwise import ADD
 from .primitives.shape import EYE, GETITEM, REDUCE_SUM, RESHAPE, TRANSPOSE
 from .request import Request, prepare
-from .resolve import resolve
+from .resolve import Resolved, resolve
 from .simplify import simplify
 from .unlower import program_text
 from .unparse import content_id
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from .api import Program
 
 OPERATIONS = ("gradient", "jacobian", "hessian", "hvp", "jvp", "vjp", "laplacian")
+FORMATS = ("text", "latex")
 MAX_RANK = 32  # like arrays on the wire
 
 
@@ -58,17 +61,22 @@ class Derived:
 def derive(program: Program, operation: str, *, wrt: Sequence[str] | None = None,
            at: Mapping[str, Any] | None = None,
            shapes: Mapping[str, Sequence[int]] | None = None, mode: str = "auto",
-           diagonal: bool = False) -> dict[str, Any]:
+           diagonal: bool = False, format: str = "text") -> dict[str, Any]:
     """{"operation", "wrt", "programs"}: programs keyed like the operation's results, each
-    {"program": text, "id": its content id, "inputs": [...], "shape": [...]}."""
+    {"program": text, "id": its content id, "inputs": [...], "shape": [...]}, and with
+    format "latex", "latex" (None unless every value of the program is a scalar)."""
+    if format not in FORMATS:
+        raise RequestError(f"format must be one of {', '.join(FORMATS)}, not '{format}'")
     request = derive_request(program, operation, wrt, at, shapes, mode, diagonal)
 
     def build() -> dict[str, Any]:
         with compile_budget(program.limits):
             derived = derived_function(program, request)
-            return _map_leaves(derived.layout, lambda k: _entry(program, derived, k))
+            return _map_leaves(derived.layout, (), lambda path, k: _entry(
+                program, derived, k, _label(operation, path) if format == "latex" else None))
 
-    key = ("derive", request.types, request.wrt, request.mode, request.diagonal, operation)
+    key = ("derive", request.types, request.wrt, request.mode, request.diagonal, operation,
+           format)
     programs = program.derivations.get_or_build(key, build)
     return {"operation": operation, "wrt": list(request.wrt),
             "programs": copy.deepcopy(programs)}  # the cached answer stays as it was
@@ -160,10 +168,22 @@ def diagonal_function(fn: Function, wrt: Sequence[int], limits: Limits, laplacia
     return simplify(b.function(xs, parts, fn.names))
 
 
-def _map_leaves(tree: Any, leaf: Any) -> Any:
+def _map_leaves(tree: Any, path: tuple[str, ...], leaf: Any) -> Any:
     if isinstance(tree, dict):
-        return {key: _map_leaves(value, leaf) for key, value in tree.items()}
-    return leaf(tree)
+        return {key: _map_leaves(value, path + (key,), leaf) for key, value in tree.items()}
+    return leaf(path, tree)
+
+
+def _label(operation: str, path: tuple[str, ...]) -> str:
+    """How a result is named in LaTeX: d f / d x, (H v)_x, ..."""
+    x = [latex_name(n) for n in path]
+    if operation == "hessian":
+        return (rf"\frac{{\partial^2 f}}{{\partial {x[0]}^2}}" if len(x) == 1 else
+                rf"\frac{{\partial^2 f}}{{\partial {x[0]} \, \partial {x[1]}}}")
+    return {"gradient": rf"\frac{{\partial f}}{{\partial {x[0]}}}",
+            "jacobian": rf"\frac{{\partial f}}{{\partial {x[0]}}}",
+            "hvp": rf"(H v)_{{{x[0]}}}", "vjp": rf"(u^{{\top}} J)_{{{x[0]}}}",
+            "jvp": "J v", "laplacian": r"\Delta f"}[operation]
 
 
 def simplest(fn: Function, rounds: int = 4) -> Function:
@@ -177,23 +197,28 @@ def simplest(fn: Function, rounds: int = 4) -> Function:
     return fn
 
 
-def _entry(program: Program, derived: Derived, index: int) -> dict[str, Any]:
+def _entry(program: Program, derived: Derived, index: int, label: str | None
+           ) -> dict[str, Any]:
     fn = derived.function
     output = fn.outputs[index]
     one = simplest(Function(fn.inputs, fn.eqns, [output], fn.names))
     text = program_text(one, derived.names)
-    return {"program": text, "id": _registered_id(text, program.limits),
-            "inputs": list(derived.names), "shape": list(output.type.shape)}
+    resolved = _registered(text, program.limits)
+    entry = {"program": text, "id": content_id(resolved.program),
+             "inputs": list(derived.names), "shape": list(output.type.shape)}
+    if label is not None:
+        scalar = all(a.type.shape == () for a in [*fn.inputs, output])
+        entry["latex"] = latex(resolved.program, label) if scalar else None
+    return entry
 
 
-def _registered_id(text: str, limits: Limits) -> str:
-    """The id the text registers under; it must also be a program this server accepts."""
+def _registered(text: str, limits: Limits) -> Resolved:
+    """The text as registration reads it; it must be a program this server accepts."""
     try:
-        resolved = resolve(parse(text, limits))
+        return resolve(parse(text, limits))
     except LimitExceededError as err:
         raise LimitExceededError(f"the derived program is over a limit: {err.message}", None,
                                  "differentiate a smaller program, or fewer inputs at once",
                                  limit=err.limit, value=err.value) from None
     except ProgramError as err:  # our own text does not parse: a bug, never the user's
         raise AssertionError(f"derived text does not parse: {err}\n{text}") from None
-    return content_id(resolved.program)

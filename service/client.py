@@ -127,14 +127,15 @@ class Client:
     def derive(self, program: str, operation: str, *, wrt: Sequence[str] | str | None = None,
                at: Mapping[str, ArrayLike] | None = None,
                shapes: Mapping[str, Sequence[int]] | None = None, mode: str | None = None,
-               diagonal: bool | None = None) -> dict[str, Any]:
+               diagonal: bool | None = None, format: str | None = None) -> dict[str, Any]:
         """POST /v1/derive: the derivative as programs in the language, for the shapes of
         `at` or the given `shapes`: {"programs": {x: {"program": text, "id", "inputs",
-        "shape"}}, ...} (Hessian blocks programs[x][y])."""
+        "shape"}}, ...} (Hessian blocks programs[x][y]); format "latex" adds "latex"."""
         body: dict[str, Any] = {"operation": operation}
         if at is not None:
             body["at"] = {name: jsonable(a) for name, a in at.items()}
-        options = {"wrt": wrt, "shapes": shapes, "mode": mode, "diagonal": diagonal}
+        options = {"wrt": wrt, "shapes": shapes, "mode": mode, "diagonal": diagonal,
+                   "format": format}
         body.update({key: value for key, value in options.items() if value is not None})
         return self._post_with_program("/v1/derive", body, program)
 

@@ -225,7 +225,7 @@ class Nabla:
         at = None if body.at is None else convert.to_arrays(body.at, "input '{}'")
         start = time.perf_counter()
         derived = program.derive(body.operation, wrt=body.wrt, at=at, shapes=body.shapes,
-                                 mode=body.mode, diagonal=body.diagonal)
+                                 mode=body.mode, diagonal=body.diagonal, format=body.format)
         meta = {"compile_ms": round((time.perf_counter() - start) * 1e3, 3)}
         return convert.dumps({"id": program.id, **derived, "meta": meta})
 

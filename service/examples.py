@@ -89,6 +89,8 @@ DERIVE: dict[str, dict[str, Any]] = {
                         program=TANH, operation="hessian", shapes={"M": [2, 3], "x": [3]}),
     "hvp": _ex("A Hessian-vector product: the direction is the input v_x",
                program=ROSENBROCK, operation="hvp", shapes={"x": [3]}),
+    "latex": _ex("With LaTeX, for a program of scalars", program="sin(x) * y + exp(x * y)",
+                 operation="gradient", shapes={"x": [], "y": []}, format="latex"),
     "vjp": _ex("A vector-Jacobian product: the cotangent is the input u", program=NET,
                operation="vjp", wrt=["W"], shapes={"inputs": [2, 3], "W": [3, 2], "b": [2]}),
 }

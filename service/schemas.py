@@ -91,6 +91,8 @@ class DeriveRequest(ProgramBody):
         None, description='input name -> its shape, like {"x": [3], "M": [2, 3]}')
     mode: Mode = Field("auto", description="jacobian: forward, reverse or auto")
     diagonal: bool = Field(False, description="hessian: only the diagonal, per wrt input")
+    format: Literal["text", "latex"] = Field(
+        "text", description="latex: also LaTeX of each program whose values are all scalars")
 
     @model_validator(mode="after")
     def _one_shape(self) -> DeriveRequest:
@@ -104,6 +106,8 @@ class DerivedProgram(BaseModel):
     id: str = Field(description="the id it registers under (POST /v1/functions)")
     inputs: list[str] = Field(description="its inputs: the original's, then v_<name> or u")
     shape: list[int] = Field(description="shape of its result")
+    latex: str | None = Field(None, description="with format latex: the program in LaTeX, "
+                              "or null when it holds arrays")
 
 
 class DeriveMeta(BaseModel):

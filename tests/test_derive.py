@@ -298,3 +298,40 @@ def test_derived_text_over_the_program_limit_is_a_limit_error() -> None:
         prog.derive("hessian", shapes={"M": [2, 3], "x": [3]})
     assert raised.value.kind == "limit" and raised.value.limit == "max_program_chars"
     assert raised.value.line is None
+
+
+# ---- LaTeX (format "latex") ----
+
+def test_latex_of_scalar_programs() -> None:
+    prog = program("sin(theta) * r_t + sqrt(theta) / 2")
+    grads = prog.derive("gradient", shapes={"theta": [], "r_t": []}, format="latex")
+    assert grads["programs"]["theta"]["latex"] == (
+        "\\begin{aligned}\n\\frac{\\partial f}{\\partial \\theta} &= "
+        "0.5 \\cdot \\frac{0.5}{\\sqrt{\\theta}} + r_{t} \\cdot \\cos\\left(\\theta\\right)"
+        "\n\\end{aligned}")
+    assert grads["programs"]["r_t"]["latex"].endswith(
+        "\\frac{\\partial f}{\\partial r_{t}} &= \\sin\\left(\\theta\\right)\n\\end{aligned}")
+    assert "latex" not in prog.derive("gradient", shapes={"theta": [], "r_t": []})[
+        "programs"]["theta"]
+
+
+@pytest.mark.parametrize("text", ["where(x > 0, x ^ -1.5, exp(-x)) * abs(y) + maximum(x, y)",
+                                  "sigmoid(x * y) / (1 - floor(x)) + atan2(y, x) ^ 3",
+                                  "stop_gradient(x) * log10(y) - cbrt(x * 1e-07) + 1e300 * y"])
+def test_latex_is_balanced_for_every_scalar_form(text: str) -> None:
+    for name in ("gradient", "hvp", "jvp"):
+        derived = program(text).derive(name, shapes={"x": [], "y": []}, format="latex")
+        for _, entry in leaves(derived["programs"]):
+            tex = entry["latex"]
+            assert tex is not None and "strong_mul" not in tex and "where" not in tex, tex
+            assert tex.count("{") == tex.count("}") and tex.count("\\left") == tex.count(
+                "\\right"), tex
+
+
+def test_latex_is_null_for_programs_of_arrays() -> None:
+    derived = program("sum(x ^ 2) * y").derive("gradient", shapes={"x": [2], "y": []},
+                                               format="latex")
+    assert derived["programs"]["x"]["latex"] is None
+    assert derived["programs"]["y"]["latex"] is None  # its input x is an array
+    with pytest.raises(adcore.ProgramError, match="format must be one of text, latex"):
+        program("x").derive("gradient", shapes={"x": []}, format="html")
