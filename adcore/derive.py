@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 OPERATIONS = ("gradient", "jacobian", "hessian", "hvp", "jvp", "vjp", "laplacian")
 FORMATS = ("text", "latex")
+TOTAL_PROGRAMS = 16  # an answer holds at most this many max_program_chars of text
 MAX_RANK = 32  # like arrays on the wire
 
 
@@ -72,8 +73,17 @@ def derive(program: Program, operation: str, *, wrt: Sequence[str] | None = None
     def build() -> dict[str, Any]:
         with compile_budget(program.limits):
             derived = derived_function(program, request)
-            return _map_leaves(derived.layout, (), lambda path, k: _entry(
-                program, derived, k, _label(operation, path) if format == "latex" else None))
+            derived = dataclasses.replace(derived, function=simplest(derived.function))
+            written = [0]
+
+            def leaf(path: tuple[str, ...], index: int) -> dict[str, Any]:
+                label = _label(operation, path) if format == "latex" else None
+                entry = _entry(program, derived, index, label)
+                written[0] += len(entry["program"])
+                _check_total(written[0], program.limits)
+                return entry
+
+            return _map_leaves(derived.layout, (), leaf)
 
     key = ("derive", request.types, request.wrt, request.mode, request.diagonal, operation,
            format)
@@ -168,6 +178,17 @@ def diagonal_function(fn: Function, wrt: Sequence[int], limits: Limits, laplacia
     return simplify(b.function(xs, parts, fn.names))
 
 
+def _check_total(chars: int, limits: Limits) -> None:
+    """All the programs of one answer together: a Hessian over many inputs is many blocks."""
+    cap = TOTAL_PROGRAMS * limits.max_program_chars
+    if chars > cap:
+        raise LimitExceededError(
+            f"the derived programs have over {cap} characters in all, {TOTAL_PROGRAMS} x the "
+            f"limit max_program_chars = {limits.max_program_chars}", None,
+            "derive fewer inputs at once (wrt), or an hvp instead of a Hessian",
+            limit="max_program_chars", value=limits.max_program_chars)
+
+
 def _map_leaves(tree: Any, path: tuple[str, ...], leaf: Any) -> Any:
     if isinstance(tree, dict):
         return {key: _map_leaves(value, path + (key,), leaf) for key, value in tree.items()}
@@ -201,8 +222,7 @@ def _entry(program: Program, derived: Derived, index: int, label: str | None
            ) -> dict[str, Any]:
     fn = derived.function
     output = fn.outputs[index]
-    one = simplest(Function(fn.inputs, fn.eqns, [output], fn.names))
-    text = program_text(one, derived.names)
+    text = program_text(Function(fn.inputs, fn.eqns, [output], fn.names), derived.names)
     resolved = _registered(text, program.limits)
     entry = {"program": text, "id": content_id(resolved.program),
              "inputs": list(derived.names), "shape": list(output.type.shape)}

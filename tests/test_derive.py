@@ -335,3 +335,18 @@ def test_latex_is_null_for_programs_of_arrays() -> None:
     assert derived["programs"]["y"]["latex"] is None  # its input x is an array
     with pytest.raises(adcore.ProgramError, match="format must be one of text, latex"):
         program("x").derive("gradient", shapes={"x": []}, format="html")
+
+
+def test_all_programs_of_one_answer_are_bounded_together(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """Each program fits max_program_chars, but 12 of them together are over the total."""
+    import adcore.derive
+
+    monkeypatch.setattr(adcore.derive, "TOTAL_PROGRAMS", 2)
+    text = " + ".join(f"x{i} * x{(i + 1) % 12}" for i in range(12))
+    prog = adcore.compile(text, Limits(max_program_chars=200))
+    shapes = {f"x{i}": [] for i in range(12)}
+    assert len(prog.derive("gradient", shapes=shapes, wrt=["x0", "x1"])["programs"]) == 2
+    with pytest.raises(adcore.ProgramError) as raised:
+        prog.derive("gradient", shapes=shapes)
+    assert raised.value.limit == "max_program_chars" and "in all" in raised.value.message
