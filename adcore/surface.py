@@ -83,12 +83,33 @@ def chain(op: str, left: ast.Expr, right: ast.Expr) -> ast.Chain:
 
 # ---- elementwise ----
 
+def negated(node: ast.Expr) -> ast.Expr:
+    """-node, and -(-a) as a."""
+    return node.operand if isinstance(node, ast.Unary) and node.op == "-" else ast.Unary(
+        "-", node, SPAN)
+
+
+def _without_sign(node: ast.Expr) -> ast.Expr | None:
+    """b for -b, and b * c / d for -b * c / d (the sign of a product's first factor is the
+    product's: IEEE rounding is symmetric); None when node has no leading minus."""
+    if isinstance(node, ast.Unary) and node.op == "-":
+        return node.operand
+    if isinstance(node, ast.Chain) and node.rest[0].op in "*/" and isinstance(
+            node.first, ast.Unary) and node.first.op == "-":
+        return ast.Chain(node.first.operand, node.rest, SPAN)
+    return None
+
+
 def _arithmetic(op: str) -> Writer:
+    """Operators, without the noise of a + -b, a - -b and -1 * b (same values, IEEE)."""
+
     def writer(args: list[ast.Expr], params: Params, types: Sequence[ArrayType]) -> ast.Expr:
         left, right = args
-        if op in "+-" and isinstance(right, ast.Unary) and right.op == "-":
-            # a + -b -> a - b and a - -b -> a + b: equal in IEEE arithmetic, signed zeros too
-            return chain("-" if op == "+" else "+", left, right.operand)
+        positive = _without_sign(right) if op in "+-" else None
+        if positive is not None:
+            return chain("-" if op == "+" else "+", left, positive)
+        if op == "*" and (_is_literal(left, -1.0) or _is_literal(right, -1.0)):
+            return negated(right if _is_literal(left, -1.0) else left)
         return chain(op, left, right)
 
     return writer
@@ -178,6 +199,13 @@ def _with_shape(function: str) -> Writer:
     return lambda args, params, types: call(function, args[0], *integers(params["shape"]))
 
 
+def _reshape(args: list[ast.Expr], params: Params, types: Sequence[ArrayType]) -> ast.Expr:
+    value = args[0]
+    if isinstance(value, ast.Call) and value.func == name("reshape"):
+        value = value.args[0]  # reshape(reshape(x, 2, 3), 6): one reshape does it
+    return call("reshape", value, *integers(params["shape"]))
+
+
 def _broadcast(args: list[ast.Expr], params: Params, types: Sequence[ArrayType]) -> ast.Expr:
     value = args[0]
     if isinstance(value, ast.Call) and value.func == name("reshape") and _is_literal(
@@ -252,9 +280,9 @@ def _writers() -> dict[Primitive, Writer]:
     writers.update({prim: _compare(op) for op, prim in COMPARISONS.items()})
     writers.update({prim: _reduction(n) for n, prim in REDUCTIONS.items()})
     writers.update({
-        ew.POW: _power, ew.NEG: lambda args, params, types: ast.Unary("-", args[0], SPAN),
+        ew.POW: _power, ew.NEG: lambda args, params, types: negated(args[0]),
         ew.SELECT: _function("where"), sh.TRANSPOSE: _transpose, sh.GETITEM: _getitem,
-        sh.SCATTER: _scatter, sh.SCATTER_ADD: _scatter_add, sh.RESHAPE: _with_shape("reshape"),
+        sh.SCATTER: _scatter, sh.SCATTER_ADD: _scatter_add, sh.RESHAPE: _reshape,
         sh.BROADCAST: _broadcast, sh.SUM_TO: _with_shape("sum_to"),
         sh.FILL: _fill, sh.EYE: lambda args, params, types: call("eye", integer(params["n"])),
         sh.CONCAT: _concat, la.EINSUM: _einsum,
