@@ -5,7 +5,6 @@ simplify -> estimate -> codegen, with the compiled kernels cached per request si
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -21,6 +20,7 @@ from . import sparse_plan
 from .builder import compile_budget
 from .codegen import CompiledFunction, compile_function
 from .cost import Estimate, estimate
+from .derive import derive
 from .errors import LimitExceededError, ProgramError, RequestError
 from .fusion import background, fuse, fusion_available
 from .ir import ArrayType, Function
@@ -30,7 +30,7 @@ from .parser import parse
 from .request import Request, prepare
 from .resolve import Resolved, resolve
 from .simplify import simplify
-from .unparse import normalize
+from .unparse import content_id
 from .vmap import vmap
 
 OPERATIONS = ("evaluate", "gradient", "jacobian", "hessian", "hvp", "jvp", "vjp", "laplacian",
@@ -128,7 +128,7 @@ def _best_time(fn: CompiledFunction, args: tuple[np.ndarray, ...], repeats: int)
 
 
 def program_id(resolved: Resolved) -> str:
-    return hashlib.sha256(normalize(resolved.program).encode()).hexdigest()[:32]
+    return content_id(resolved.program)
 
 
 def compile(source: str, limits: Limits = DEFAULT_LIMITS) -> Program:
@@ -149,6 +149,7 @@ class Program:
         self.id = program_id(resolved)
         self.kernels: KernelCache = kernels if kernels is not None else LRU(64)
         self._lowered = LRU(16)
+        self.derivations = LRU(16)  # derive's answers, by shapes and options
 
     # ---- the operations of SPEC §3 ----
 
@@ -179,6 +180,13 @@ class Program:
     def sparsity(self, at: Mapping[str, Any], **options: Any) -> dict:
         """The Jacobian or Hessian pattern (`of`) and its colouring; only shapes are used."""
         return self.run("sparsity", at, **options)
+    def derive(self, operation: str, **options: Any) -> dict:
+        """The derivative as programs in the language (SPEC §3 `derive`); options: wrt,
+        at or shapes, mode, diagonal. Cached per operation, shapes and options."""
+        try:
+            return derive(self, operation, **options)
+        except ProgramError as err:
+            raise err.locate(self.source) from None
 
     def run(self, operation: str, at: Mapping[str, Any], **options: Any) -> dict:
         """One operation at `at`; options: wrt, batch, v, u, mode, diagonal, sparse, triangle,
@@ -266,7 +274,7 @@ class Program:
         elif request.sparse or request.operation == "sparsity":
             operation = self._sparse(fn, request)
         else:
-            operation = self._operation(fn, request)
+            operation = self.operation(fn, request)
         plan = self._batched(operation, request)
         cost = estimate(plan)
         repeats = 1 if sweep is None else -(-sweep[0] // sweep[1])
@@ -275,7 +283,8 @@ class Program:
         return Kernel(operation, plan, compiled, cost.times(repeats),
                       (time.perf_counter() - start) * 1e3, sweep)
 
-    def _operation(self, fn: Function, request: Request) -> ops.Operation:
+    def operation(self, fn: Function, request: Request) -> ops.Operation:
+        """The plan of the request's operation at one point (no batch, no sweep)."""
         wrt, limits, span = request.wrt_indices, self.limits, self.resolved.program.result.span
         match request.operation:
             case "evaluate":

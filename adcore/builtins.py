@@ -8,6 +8,7 @@ diag...) are built from primitives, so they need no derivative rules of their ow
 from __future__ import annotations
 
 import math
+import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,16 @@ class Builtin:
     ints_from: int | None = None  # positional arguments from here on are integer literals,
     # passed to `lower` as kw["dims"] (shapes)
     mask_first: bool = False  # the first argument is a comparison (where)
+    indexed_first: bool = False  # the first argument is `target[index]` (add_at): `lower`
+    # gets the target, with kw["index"] and kw["into_zeros"]
+    int_lists: frozenset[int] = frozenset()  # positions of integer lists like [0, 1],
+    # passed to `lower` in order as kw["lists"] (einsum labels)
+
+    @property
+    def takes_only_arrays(self) -> bool:
+        """Whether it can be passed as a function value (`jacobian(transpose)`)."""
+        return not (self.mask_first or self.indexed_first or self.int_lists
+                    or self.ints_from == 0)
 
 
 UNARY = {
@@ -43,7 +54,9 @@ UNARY = {
     "sigmoid": ew.SIGMOID, "softplus": ew.SOFTPLUS, "relu": ew.RELU, "erf": ew.ERF,
     "floor": ew.FLOOR, "ceil": ew.CEIL, "round": ew.ROUND, "stop_gradient": sh.STOP_GRADIENT,
 }
-BINARY = {"atan2": ew.ATAN2, "maximum": ew.MAXIMUM, "minimum": ew.MINIMUM, "pow": ew.POW}
+BINARY = {"atan2": ew.ATAN2, "maximum": ew.MAXIMUM, "minimum": ew.MINIMUM, "pow": ew.POW,
+          "strong_mul": ew.SMUL}
+REDUCTIONS = {"sum": sh.REDUCE_SUM, "max": rd.REDUCE_MAX, "min": rd.REDUCE_MIN, "norm": rd.NORM}
 CONSTANTS = {"pi": math.pi, "e": math.e}
 DERIVATIVES = frozenset({"grad", "jacobian", "jacfwd", "jacrev", "hessian", "jvp", "hvp"})
 FUNCTION_MAKERS = frozenset({"grad", "jacobian", "jacfwd", "jacrev", "hessian"})  # f -> f'
@@ -56,9 +69,25 @@ def normalize_axis(axis: int, ndim: int) -> int:
     return axis % ndim
 
 
-def _axes(x: Atom, kw: dict[str, int]) -> tuple[int, ...]:
+def normalize_axes(axis: int | tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    """`axis=k` or `axis=[k1, k2]`, each normalized, in the order given."""
+    axes = tuple(normalize_axis(a, ndim) for a in (axis if isinstance(axis, tuple) else (axis,)))
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"axis {list(axis) if isinstance(axis, tuple) else axis} names an "
+                         "axis twice")
+    return axes
+
+
+def single_axis(kw: dict, default: int, name: str) -> int:
+    axis = kw.get("axis", default)
+    if isinstance(axis, tuple):
+        raise SignatureError(f"{name} takes one axis, not a list of axes")
+    return axis
+
+
+def _axes(x: Atom, kw: dict) -> tuple[int, ...]:
     if "axis" in kw:
-        return (normalize_axis(kw["axis"], x.type.ndim),)
+        return normalize_axes(kw["axis"], x.type.ndim)
     return tuple(range(x.type.ndim))
 
 
@@ -79,7 +108,7 @@ def _prod(b: Builder, args: list[Atom], kw: dict[str, int]) -> Atom:
     if "axis" not in kw:
         x, axis = b.bind(sh.RESHAPE, x, shape=(x.type.size,)), 0
     else:
-        axis = normalize_axis(kw["axis"], x.type.ndim)
+        axis = normalize_axis(single_axis(kw, 0, "prod"), x.type.ndim)
     lead = ((0, None, 1),) * axis
     n = x.type.shape[axis]
     if n == 0:
@@ -114,22 +143,52 @@ def _logsumexp(b: Builder, args: list[Atom], kw: dict[str, int]) -> Atom:
 
 def _softmax(b: Builder, args: list[Atom], kw: dict[str, int]) -> Atom:
     x = args[0]
-    axes = (normalize_axis(kw.get("axis", -1), x.type.ndim),) if x.type.ndim else ()
+    axes = normalize_axes(kw.get("axis", -1), x.type.ndim) if x.type.ndim else ()
     m = sh.expand_reduced(b, _shift(b, x, axes), x.type.shape, axes)
     e = b.bind(ew.EXP, b.bind(ew.SUB, x, m))
     total = sh.expand_reduced(b, b.bind(sh.REDUCE_SUM, e, axes=axes), x.type.shape, axes)
     return b.bind(ew.DIV, e, total)
 
 
+# numpy matmul for 1-D and 2-D operands, as einsum specs by operand ranks
+MATMUL_SPECS = {(1, 1): ("i", "i", ""), (2, 1): ("ij", "j", "i"), (1, 2): ("j", "jk", "k"),
+                (2, 2): ("ij", "jk", "ik")}
+
+
 def matmul(b: Builder, x: Atom, y: Atom) -> Atom:
     """numpy matmul for 1-D and 2-D operands."""
-    specs = {(1, 1): ("i", "i", ""), (2, 1): ("ij", "j", "i"), (1, 2): ("j", "jk", "k"),
-             (2, 2): ("ij", "jk", "ik")}
-    spec = specs.get((x.type.ndim, y.type.ndim))
+    spec = MATMUL_SPECS.get((x.type.ndim, y.type.ndim))
     if spec is None:
         raise ShapeError(f"@ and matmul take 1-D or 2-D operands, not shapes {x.type.shape} "
                          f"and {y.type.shape}", None, "use sum(a * b, axis=k) for other shapes")
     return b.bind(la.EINSUM, x, y, spec=spec)
+
+
+def einsum(b: Builder, args: list[Atom], kw: dict) -> Atom:
+    """numpy's sublist form, einsum(a, [0, 1], b, [1, 2], [0, 2]): integer labels per axis;
+    without the output list, the labels that appear once, in increasing order (numpy's
+    implicit mode). Each operand label must appear in the other operand or the output."""
+    a_labels, b_labels, *given = kw["lists"]
+    both = a_labels + b_labels
+    out = given[0] if given else tuple(sorted(k for k in set(both) if both.count(k) == 1))
+    if any(not 0 <= k < len(string.ascii_letters) for k in both + out):
+        raise SignatureError(f"einsum labels are integers from 0 to "
+                             f"{len(string.ascii_letters) - 1}")
+    if len(set(a_labels)) != len(a_labels) or len(set(b_labels)) != len(b_labels):
+        raise ShapeError("an einsum operand cannot repeat a label (a diagonal)", None,
+                         "take the diagonal first, with diag(x)")
+    if len(set(out)) != len(out) or any(k not in both for k in out):
+        raise ShapeError(f"einsum output labels {list(out)} must be distinct labels of the "
+                         "operands")
+    for which, labels, other in (("first", a_labels, b_labels), ("second", b_labels, a_labels)):
+        alone = [k for k in labels if k not in other and k not in out]
+        if alone:
+            raise ShapeError(f"einsum label {alone[0]} of the {which} operand appears neither in "
+                             "the other operand nor in the output", None,
+                             "sum that axis first, with sum(x, axis=k)")
+    spec = tuple("".join(string.ascii_letters[k] for k in labels)
+                 for labels in (a_labels, b_labels, out))
+    return b.bind(la.EINSUM, *args, spec=spec)
 
 
 def _dot(b: Builder, args: list[Atom], kw: dict[str, int]) -> Atom:
@@ -166,9 +225,15 @@ def _diag(b: Builder, args: list[Atom], kw: dict[str, int]) -> Atom:
     return b.bind(la.EINSUM, x, b.bind(sh.EYE, n=k), spec=("ij", "ij", "i"))
 
 
-def _transpose(b: Builder, args: list[Atom], kw: dict[str, int]) -> Atom:
-    x = args[0]
-    return b.bind(sh.TRANSPOSE, x, perm=tuple(reversed(range(x.type.ndim))))
+def _transpose(b: Builder, args: list[Atom], kw: dict) -> Atom:
+    """transpose(x) reverses the axes; transpose(x, 1, 0, 2) permutes them like numpy."""
+    x, dims = args[0], kw.get("dims", [])
+    if not dims:
+        return b.bind(sh.TRANSPOSE, x, perm=tuple(reversed(range(x.type.ndim))))
+    if len(dims) != x.type.ndim:
+        raise ShapeError(f"transpose of shape {x.type.shape} takes {x.type.ndim} axis numbers, "
+                         f"not {len(dims)}")
+    return b.bind(sh.TRANSPOSE, x, perm=tuple(normalize_axis(d, x.type.ndim) for d in dims))
 
 
 def _reshape(b: Builder, args: list[Atom], dims: Sequence[int]) -> Atom:
@@ -187,7 +252,8 @@ def _concat(b: Builder, args: list[Atom], kw: dict[str, int]) -> Atom:
     first = args[0]
     if first.type.ndim == 0:
         raise ShapeError("concat needs arrays with at least one axis", None, "use stack")
-    return b.bind(sh.CONCAT, *args, axis=normalize_axis(kw.get("axis", 0), first.type.ndim))
+    return b.bind(sh.CONCAT, *args,
+                  axis=normalize_axis(single_axis(kw, 0, "concat"), first.type.ndim))
 
 
 def stack(b: Builder, args: Sequence[Atom], axis: int = 0) -> Atom:
@@ -201,14 +267,23 @@ def stack(b: Builder, args: Sequence[Atom], axis: int = 0) -> Atom:
     return parts[0] if len(parts) == 1 else b.bind(sh.CONCAT, *parts, axis=axis)
 
 
-def _fill(value: float) -> Lowering:
-    def lower(b: Builder, args: list[Atom], kw: dict) -> Atom:
-        dims = kw["dims"]
-        if any(d < 0 for d in dims):
-            raise ShapeError(f"array sizes must be non-negative, not {tuple(dims)}")
-        return b.bind(sh.FILL, value=value, shape=tuple(dims))
+def sizes(dims: Sequence[int]) -> tuple[int, ...]:
+    if any(d < 0 for d in dims):
+        raise ShapeError(f"array sizes must be non-negative, not {tuple(dims)}")
+    return tuple(dims)
 
-    return lower
+
+def _fill(value: float) -> Lowering:
+    return lambda b, args, kw: b.bind(sh.FILL, value=value, shape=sizes(kw["dims"]))
+
+
+def _add_at(b: Builder, args: list[Atom], kw: dict) -> Atom:
+    """add_at(target[index], v): target with v added at index (scatter-add, the transpose of
+    indexing); into zeros(...), a plain scatter."""
+    target, value = args
+    if kw["into_zeros"]:
+        return b.bind(sh.SCATTER, value, index=kw["index"], shape=target.type.shape)
+    return b.bind(sh.SCATTER_ADD, target, value, index=kw["index"])
 
 
 def _eye(b: Builder, args: list[Atom], kw: dict) -> Atom:
@@ -235,10 +310,7 @@ def _table() -> dict[str, Builtin]:
         Builtin("square", lambda b, a, kw: b.bind(ew.MUL, a[0], a[0]), 1, 1),
         Builtin("where", lambda b, a, kw: b.bind(ew.SELECT, *a), 3, 3, mask_first=True),
         Builtin("clip", _clip, 3, 3),
-        Builtin("sum", _reduction(sh.REDUCE_SUM), 1, 1, AXIS),
-        Builtin("max", _reduction(rd.REDUCE_MAX), 1, 1, AXIS),
-        Builtin("min", _reduction(rd.REDUCE_MIN), 1, 1, AXIS),
-        Builtin("norm", _reduction(rd.NORM), 1, 1, AXIS),
+        *(Builtin(name, _reduction(prim), 1, 1, AXIS) for name, prim in REDUCTIONS.items()),
         Builtin("mean", _mean, 1, 1, AXIS),
         Builtin("prod", _prod, 1, 1, AXIS),
         Builtin("logsumexp", _logsumexp, 1, 1, AXIS),
@@ -248,13 +320,20 @@ def _table() -> dict[str, Builtin]:
         Builtin("outer", _outer, 2, 2),
         Builtin("trace", _trace, 1, 1),
         Builtin("diag", _diag, 1, 1),
-        Builtin("transpose", _transpose, 1, 1),
+        Builtin("transpose", _transpose, 1, None, ints_from=1),
         Builtin("concat", _concat, 1, None, AXIS),
-        Builtin("stack", lambda b, a, kw: stack(b, a, kw.get("axis", 0)), 1, None, AXIS),
+        Builtin("stack", lambda b, a, kw: stack(b, a, single_axis(kw, 0, "stack")), 1, None,
+                AXIS),
         Builtin("reshape", lambda b, a, kw: _reshape(b, a, kw["dims"]), 1, None, ints_from=1),
         Builtin("zeros", _fill(0.0), 0, None, ints_from=0),
         Builtin("ones", _fill(1.0), 0, None, ints_from=0),
         Builtin("eye", _eye, 1, 1, ints_from=0),
+        Builtin("broadcast_to", lambda b, a, kw: b.bind(sh.BROADCAST, a[0], shape=sizes(
+            kw["dims"])), 1, None, ints_from=1),
+        Builtin("sum_to", lambda b, a, kw: b.bind(sh.SUM_TO, a[0], shape=sizes(kw["dims"])),
+                1, None, ints_from=1),
+        Builtin("add_at", _add_at, 2, 2, indexed_first=True),
+        Builtin("einsum", einsum, 4, 5, int_lists=frozenset({1, 3, 4})),
     ]:
         table[builtin.name] = builtin
     return table

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from . import ast
 from . import derivatives as d
+from .arguments import index_params, int_list, int_literal
 from .builder import Builder
 from .builtins import BUILTINS, CONSTANTS, FUNCTION_MAKERS, Builtin, matmul, stack
 from .errors import ProgramError, ShapeError, SignatureError, Span
@@ -24,7 +25,6 @@ from .primitives import elementwise as ew
 from .primitives import shape as sh
 from .resolve import Resolved
 
-HUGE_INTEGER = 2**62  # stands for any integer literal at least this large
 ARITHMETIC = {"+": ew.ADD, "-": ew.SUB, "*": ew.MUL, "/": ew.DIV}
 COMPARISONS = {"<": ew.LT, "<=": ew.LE, ">": ew.GT, ">=": ew.GE, "==": ew.EQ, "!=": ew.NE}
 
@@ -69,10 +69,12 @@ class BuiltinFunction(FunctionValue):
 
     def apply(self, lw: Lowerer, b: Builder, args: list[Atom], span: Span) -> Atom:
         lw.check_arity(self.builtin, len(args), span)
-        if self.builtin.ints_from is not None or self.builtin.mask_first:
+        ints_from = self.builtin.ints_from
+        if not self.builtin.takes_only_arrays or (ints_from is not None and len(args) > ints_from):
             raise SignatureError(f"{self.name} cannot be passed as a function", span)
         with b.at(span):
-            return self.builtin.lower(b, args, {})
+            return self.builtin.lower(b, args, {} if self.builtin.ints_from is None else
+                                      {"dims": []})
 
 
 @dataclass
@@ -216,26 +218,7 @@ class Lowerer:
 
     def index(self, b: Builder, x: Atom, items: Sequence[ast.Expr | ast.Slice], span: Span
               ) -> Atom:
-        shape = x.type.shape
-        if len(items) > len(shape):
-            raise ShapeError(f"too many indices ({len(items)} indices for an array of shape "
-                             f"{shape})", span, "each index takes one axis")
-        index: list[int | tuple[int, int | None, int]] = []
-        for n, item in zip(shape, items):
-            if isinstance(item, ast.Slice):
-                parts = [None if p is None else int_literal(p)
-                         for p in (item.start, item.stop, item.step)]
-                if parts[2] == 0:
-                    raise ShapeError("a slice step cannot be zero", item.span)
-                start, stop, step = slice(*parts).indices(n)
-                index.append((start, stop if stop >= 0 else None, step))
-            else:
-                i = int_literal(item)
-                if not -n <= i < n:
-                    raise ShapeError(f"index {i} is out of range for an axis of length {n}",
-                                     item.span)
-                index.append(i % n)
-        return b.bind(sh.GETITEM, x, index=tuple(index))
+        return b.bind(sh.GETITEM, x, index=index_params(x.type.shape, items, span))
 
     # ---- calls ----
 
@@ -295,21 +278,48 @@ class Lowerer:
 
     def builtin(self, b: Builder, builtin: Builtin, node: ast.Call, env: Env) -> Atom:
         self.check_arity(builtin, len(node.args), node.span)
+        keywords = self.keywords(builtin, node.keywords)
+        positional = node.args if builtin.ints_from is None else node.args[:builtin.ints_from]
+        args: list[Atom] = []
+        for i, arg in enumerate(positional):
+            if i in builtin.int_lists:
+                keywords.setdefault("lists", []).append(int_list(arg))
+            elif builtin.mask_first and i == 0:
+                args.append(self.mask(b, arg, env))
+            elif builtin.indexed_first and i == 0:
+                args.append(self.indexed(b, builtin, arg, env, keywords))
+            else:
+                args.append(self.array(b, arg, env))
+        if builtin.ints_from is not None:
+            keywords["dims"] = [int_literal(a) for a in node.args[builtin.ints_from:]]
+        with b.at(node.span):
+            return builtin.lower(b, args, keywords)
+
+    def keywords(self, builtin: Builtin, given: Sequence[ast.Keyword]) -> dict[str, object]:
+        """Keyword arguments: integer literals, or for `axis`, a list of them too."""
         keywords: dict[str, object] = {}
-        for kw in node.keywords:
+        for kw in given:
             if kw.name not in builtin.keywords:
                 raise SignatureError(f"{builtin.name} has no keyword argument '{kw.name}'",
                                      kw.span)
             if kw.name in keywords:
                 raise SignatureError(f"keyword argument '{kw.name}' given twice", kw.span)
-            keywords[kw.name] = int_literal(kw.value)
-        positional = node.args if builtin.ints_from is None else node.args[:builtin.ints_from]
-        args = [self.mask(b, a, env) if builtin.mask_first and i == 0 else self.array(b, a, env)
-                for i, a in enumerate(positional)]
-        if builtin.ints_from is not None:
-            keywords["dims"] = [int_literal(a) for a in node.args[builtin.ints_from:]]
-        with b.at(node.span):
-            return builtin.lower(b, args, keywords)
+            is_list = isinstance(kw.value, ast.ArrayLit)
+            keywords[kw.name] = int_list(kw.value) if is_list else int_literal(kw.value)
+        return keywords
+
+    def indexed(self, b: Builder, builtin: Builtin, node: ast.Expr, env: Env,
+                keywords: dict[str, object]) -> Atom:
+        """The target of `add_at(target[index], value)`: the array, with the index and
+        whether the target is written `zeros(...)` in keywords."""
+        if not isinstance(node, ast.Index):
+            raise SignatureError(f"the first argument of {builtin.name} is an indexed array, "
+                                 "like g[1:, 0] or zeros(3, 4)[1:, 0]", node.span)
+        target = self.array(b, node.value, env)
+        keywords["index"] = index_params(target.type.shape, node.items, node.span)
+        keywords["into_zeros"] = isinstance(node.value, ast.Call) and isinstance(
+            node.value.func, ast.Name) and node.value.func.id == "zeros"
+        return target
 
     def mask(self, b: Builder, node: ast.Expr, env: Env) -> Atom:
         value = self.value(b, node, env)
@@ -353,20 +363,6 @@ def _pointing(span: Span) -> Iterator[None]:
         if err.span is None:
             err.span = span
         raise
-
-
-def int_literal(node: ast.Expr) -> int:
-    """Integer arguments (indices, axes, sizes) must be written as integer literals."""
-    sign = 1
-    if isinstance(node, ast.Unary):
-        sign, node = (-1 if node.op == "-" else 1), node.operand
-    if isinstance(node, ast.Num) and node.is_integer_literal:
-        # Huge integers stay integers: the index, axis or size check then says what is
-        # wrong with them (out of range, over a limit).
-        return sign * min(int(node.text), HUGE_INTEGER)
-    raise SignatureError("this must be an integer literal, like 0 or -1", node.span,
-                         "indices, axes and sizes are fixed when the program is compiled; "
-                         "write digits only (2, not 2.0 or 2e0)")
 
 
 def lower(resolved: Resolved, input_types: Mapping[str, ArrayType],

@@ -76,6 +76,8 @@ def _drop_identity(operand: Atom, letters: str, producers: dict[Var, Eqn]
         if axes is None or not isinstance(d_atom, Var):
             continue
         shift = len(shape) - e_atom.type.ndim
+        if any(e_atom.type.shape[a] != shape[a + shift] for a in axes):
+            continue  # a broadcast identity (eye(1) * d) is no identity of the operand
         for p, q in ((axes[0] + shift, axes[1] + shift), (axes[1] + shift, axes[0] + shift)):
             d_shape = (1,) * (len(shape) - d_atom.type.ndim) + d_atom.type.shape
             if d_shape[p] == 1 and all(d_shape[i] == n for i, n in enumerate(shape) if i != p):

@@ -410,6 +410,8 @@ OTHER_RESULTS = """
 * Sparse Jacobians and Hessians against JAX dense and hand-coloured JAX, and the n = 100,000
   sparse Hessian over HTTP: `bench/RESULTS_sparse.md`, from `bench/sparse.py` and
   `bench/sparse_http.py`.
+* `derive` on the seeds (text size of each derived program against its IR, time to
+  derive): `bench/RESULTS_derive.md`, from `bench/derive_sizes.py`.
 """
 
 

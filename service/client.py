@@ -159,18 +159,36 @@ class Client:
             body["v"] = {name: _array(a) for name, a in v.items()}
         if u is not None:
             body["u"] = _array(u)
-        form = self._form(body)
-        path = f"/v1/{operation}"
+        return self._post_with_program(f"/v1/{operation}", body, program, self._form(body))
+
+    def derive(self, program: str, operation: str, *, wrt: Sequence[str] | str | None = None,
+               at: Mapping[str, ArrayLike] | None = None,
+               shapes: Mapping[str, Sequence[int]] | None = None, mode: str | None = None,
+               diagonal: bool | None = None, format: str | None = None) -> dict[str, Any]:
+        """POST /v1/derive: the derivative as programs in the language, for the shapes of
+        `at` or the given `shapes`: {"programs": {x: {"program": text, "id", "inputs",
+        "shape"}}, ...} (Hessian blocks programs[x][y]); format "latex" adds "latex"."""
+        body: dict[str, Any] = {"operation": operation}
+        if at is not None:
+            body["at"] = {name: _array(a) for name, a in at.items()}
+        options = {"wrt": wrt, "shapes": shapes, "mode": mode, "diagonal": diagonal,
+                   "format": format}
+        body.update({key: value for key, value in options.items() if value is not None})
+        return self._post_with_program("/v1/derive", body, program, None)  # text: plain JSON
+
+    def _post_with_program(self, path: str, body: dict[str, Any], program: str,
+                           form: str | None) -> Any:
+        """By id once registered (also in the Nabla-Function header); inline when the
+        server does not know the id or cannot reach its store. `form` as in `_request`."""
         try:
             function_id = self.register(program)
-            answer = self._request("POST", path, {**body, "function": function_id}, form,
-                                   function=function_id)
+            return self._request("POST", path, {**body, "function": function_id}, form,
+                                 function=function_id)
         except ProblemError as err:
             if err.kind not in INLINE_FALLBACK:
                 raise
             self._ids.pop(program, None)  # the server lost it: inline now, register next time
-            answer = self._request("POST", path, {**body, "program": program}, form)
-        return answer
+            return self._request("POST", path, {**body, "program": program}, form)
 
     def _form(self, body: dict[str, Any]) -> str:
         if self.arrays != "auto":
@@ -378,6 +396,8 @@ class RemoteProgram:
 
     def sparsity(self, at: Mapping[str, ArrayLike], **options: Any) -> dict:
         return self.run("sparsity", at, **options)
+    def derive(self, operation: str, **options: Any) -> dict:
+        return self.client.derive(self.source, operation, **options)
 
 
 __all__ = ["Client", "ProblemError", "RemoteProgram"]

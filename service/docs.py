@@ -13,10 +13,11 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from .framing import HEADER_LENGTH, OCTET_STREAM
-from .schemas import DerivativeRequest, FunctionCreate, Problem
+from .schemas import DerivativeRequest, DeriveRequest, FunctionCreate, Problem
 
 REF = "#/components/schemas/{model}"
-BODY_MODELS: tuple[type[BaseModel], ...] = (DerivativeRequest, FunctionCreate, Problem)
+BODY_MODELS: tuple[type[BaseModel], ...] = (DerivativeRequest, DeriveRequest, FunctionCreate,
+                                            Problem)
 
 
 def request_body(model: type[BaseModel], examples: dict[str, Any] | None = None

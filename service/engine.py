@@ -32,7 +32,7 @@ from .convert import Reply
 from .metrics import Metrics
 from .problems import ProblemException
 from .registry import StoredFunction, open_registry
-from .schemas import DerivativeRequest, FunctionCreate
+from .schemas import DerivativeRequest, DeriveRequest, FunctionCreate, ProgramBody
 from .settings import Settings
 from .store import FunctionStore, kernel_bytes
 
@@ -155,6 +155,19 @@ class Nabla:
             self.metrics.observe_compile(kernel.compile_ms / 1e3)
             return self._run(program, kernel, request, False, form)
 
+    def derive_programs(self, incoming: Incoming) -> Reply:
+        """POST /v1/derive: the derivative as programs in the language (SPEC §3)."""
+        body = DeriveRequest.model_validate(incoming.parse())
+        program = self._program(body)
+        at = None if body.at is None else convert.ArrayReader(
+            self.limits.max_array_elements, incoming.payload).named(body.at, "input '{}'")
+        start = time.perf_counter()
+        derived = program.derive(body.operation, wrt=body.wrt, at=at, shapes=body.shapes,
+                                 mode=body.mode, diagonal=body.diagonal, format=body.format)
+        meta = {"compile_ms": round((time.perf_counter() - start) * 1e3, 3)}
+        return convert.reply(derived, framing.requested_form(incoming.accept, None),
+                             id=program.id, meta=meta)
+
     def derive_inline(self, operation: str, incoming: Incoming) -> Reply | None:
         """The same on the event loop, only when nothing heavy is left: the program is in
         memory (no parsing, no database), its kernel is compiled, and the kernel's static
@@ -221,7 +234,7 @@ class Nabla:
         assert body.function is not None
         return store.cached_id(body.function)
 
-    def _program(self, body: DerivativeRequest) -> adcore.Program:
+    def _program(self, body: ProgramBody) -> adcore.Program:
         if body.program is not None:
             return self.store.compile(body.program)
         assert body.function is not None

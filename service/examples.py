@@ -120,3 +120,21 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                               at={"u": U5}, of="jacobian"),
     },
 }
+
+# POST /v1/derive: the derivative as programs in the language
+TANH = "sum(tanh(M @ x))"
+DERIVE_BODY: dict[str, Any] = {"program": NESTED, "operation": "gradient",
+                               "shapes": {"x": [3]}}
+DERIVE: dict[str, dict[str, Any]] = {
+    "nested": _ex("Gradient of g(grad(f)(x)) as a program (nested AD seed)", **DERIVE_BODY),
+    "td0": _ex("The TD(0) update as a program: stop_gradient stays in the text",
+               program=TD_LOSS, operation="gradient", wrt=["theta"], at=TD_AT),
+    "tanh-hessian": _ex("Hessian blocks of sum(tanh(M x)), keyed by both inputs",
+                        program=TANH, operation="hessian", shapes={"M": [2, 3], "x": [3]}),
+    "hvp": _ex("A Hessian-vector product: the direction is the input v_x",
+               program=ROSENBROCK, operation="hvp", shapes={"x": [3]}),
+    "latex": _ex("With LaTeX, for a program of scalars", program="sin(x) * y + exp(x * y)",
+                 operation="gradient", shapes={"x": [], "y": []}, format="latex"),
+    "vjp": _ex("A vector-Jacobian product: the cotangent is the input u", program=NET,
+               operation="vjp", wrt=["W"], shapes={"inputs": [2, 3], "W": [3, 2], "b": [2]}),
+}

@@ -19,7 +19,8 @@ from .settings import Settings, get_settings
 
 DESCRIPTION = """Exact derivatives (automatic differentiation) of programs in a small array
 language. Register a program or send it inline, then ask for its value, gradient, Jacobian,
-Hessian, Hessian-vector product, JVP, VJP or Laplacian at a point or a batch of points.
+Hessian, Hessian-vector product, JVP, VJP or Laplacian at a point or a batch of points, or
+for the derivative itself, written as programs in the language (`/v1/derive`).
 Arrays travel as nested lists (non-finite numbers as the strings "NaN", "Infinity" and
 "-Infinity"), as tesseract-core base64 array objects (`Accept: application/json+base64`), or
 in framed binary bodies (`application/octet-stream` with `Inference-Header-Content-Length`,

@@ -82,12 +82,23 @@ class FunctionInfo(BaseModel):
     diagnostics: list[Diagnostic] = []
 
 
-class DerivativeRequest(BaseModel):
-    """One operation of SPEC §3 at one point or a batch of points."""
+class ProgramBody(BaseModel):
+    """A body naming its program: inline text or a registered id, exactly one."""
 
     model_config = _STRICT
     program: str | None = Field(None, description="inline program text; or give `function`")
     function: str | None = Field(None, description="id of a registered program")
+
+    @model_validator(mode="after")
+    def _one_program(self) -> ProgramBody:
+        if (self.program is None) == (self.function is None):
+            raise ValueError("give exactly one of 'program' (inline text) or 'function' (id)")
+        return self
+
+
+class DerivativeRequest(ProgramBody):
+    """One operation of SPEC §3 at one point or a batch of points."""
+
     at: dict[str, ArrayIn] = Field(
         description="input name -> nested list of numbers or array object")
     batch: list[str] | None = Field(
@@ -109,10 +120,32 @@ class DerivativeRequest(BaseModel):
     of: PatternOf | None = Field(None, description="sparsity: the pattern of the jacobian or "
                                  "of the hessian")
 
+
+DeriveOperation = Literal["gradient", "jacobian", "hessian", "hvp", "jvp", "vjp", "laplacian"]
+
+
+class DeriveRequest(ProgramBody):
+    """The derivative as programs in the language (SPEC §3 `derive`), for the input shapes
+    given by `at` (arrays, only their shapes matter) or `shapes`."""
+
+    model_config = ConfigDict(strict=True, extra="forbid",
+                              json_schema_extra={"examples": [examples.DERIVE_BODY]})
+    operation: DeriveOperation = Field(description="the operation whose results to derive")
+    wrt: list[str] | str | None = Field(
+        None, description="inputs to differentiate (default: all)")
+    at: dict[str, ArrayIn] | None = Field(
+        None, description="input name -> array: fixes the shapes (or give `shapes`)")
+    shapes: dict[str, list[int]] | None = Field(
+        None, description='input name -> its shape, like {"x": [3], "M": [2, 3]}')
+    mode: Mode = Field("auto", description="jacobian: forward, reverse or auto")
+    diagonal: bool = Field(False, description="hessian: only the diagonal, per wrt input")
+    format: Literal["text", "latex"] = Field(
+        "text", description="latex: also LaTeX of each program whose values are all scalars")
+
     @model_validator(mode="after")
-    def _one_program(self) -> DerivativeRequest:
-        if (self.program is None) == (self.function is None):
-            raise ValueError("give exactly one of 'program' (inline text) or 'function' (id)")
+    def _one_shape(self) -> DeriveRequest:
+        if (self.at is None) == (self.shapes is None):
+            raise ValueError("give exactly one of 'at' (arrays) or 'shapes' (sizes)")
         return self
 
 
@@ -136,10 +169,32 @@ class CooBlock(BaseModel):
     format: Literal["coo"]
     shape: list[int] = Field(description="[rows, columns]: output elements (times the row "
                              "input's, for a Hessian) by input elements, C order")
-    row: list[int]
-    col: list[int]
+    row: Array = Field(description="0-based row indices (int64 in encoded forms), sorted")
+    col: Array = Field(description="0-based column indices (int64 in encoded forms)")
     data: Array | None = Field(None, description="the values (per point with a batch); "
                                "absent from sparsity results")
+class DerivedProgram(BaseModel):
+    program: str = Field(description="program text; evaluating it gives this result")
+    id: str = Field(description="the id it registers under (POST /v1/functions)")
+    inputs: list[str] = Field(description="its inputs: the original's, then v_<name> or u")
+    shape: list[int] = Field(description="shape of its result")
+    latex: str | None = Field(None, description="with format latex: the program in LaTeX, "
+                              "or null when it holds arrays")
+
+
+class DeriveMeta(BaseModel):
+    compile_ms: float = Field(description="time to derive and write the programs")
+
+
+class DeriveResponse(BaseModel):
+    id: str = Field(description="content id of the original program")
+    operation: DeriveOperation
+    wrt: list[str] = Field(description="the differentiated inputs, in input order")
+    programs: dict[str, DerivedProgram | dict[str, DerivedProgram]] = Field(
+        description="keyed like the operation's results: programs[x] (gradient, jacobian, "
+                    "hvp, vjp, hessian with diagonal), programs[x][y] (hessian), "
+                    "programs['jvp'], programs['laplacian']")
+    meta: DeriveMeta
 
 
 class Meta(BaseModel):

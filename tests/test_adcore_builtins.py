@@ -232,6 +232,14 @@ def test_linear_algebra_and_shapes(text: str) -> None:
     check_derivatives(text, **at)
 
 
+def test_a_broadcast_identity_is_not_contracted_as_one() -> None:
+    """Regression: simplify took eye(1) * v, a 1 x 2 matrix, for an identity and contracted
+    it away, giving a 2 x 3 result for a 1 x 3 product."""
+    v, m = np.array([1.0, 2.0]), np.arange(6.0).reshape(2, 3)
+    assert_close(value("(eye(1) * v) @ m", v=v, m=m), (np.eye(1) * v) @ m, 0, 0)
+    check_derivatives("(eye(1) * v) @ m", v=v, m=m)
+
+
 # ---- wrt subsets and batches ----
 
 def test_wrt_subset_and_batch_equal_single_points() -> None:

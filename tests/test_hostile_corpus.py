@@ -126,7 +126,7 @@ def test_the_corpus_is_well_formed() -> None:
         assert case["expect"]["status"] < 500, case["id"]
         assert case.get("expect_edge", case["expect"])["status"] < 500, case["id"]
     groups = {case["group"] for case in CASES}
-    assert {"escape", "unicode", "literal", "nesting", "bomb", "numeric", "http"} <= groups
+    assert {"escape", "unicode", "literal", "nesting", "bomb", "numeric", "http", "derive"} <= groups
 
 
 # ---------------------------------------------------------------- checks on every answer

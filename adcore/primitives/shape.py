@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..builder import shape_error
+from ..errors import ShapeError
 from ..ir import ArrayType, Atom, Lit, Params, Var, broadcast_shapes
 from . import patterns as pt
 from .elementwise import align_batched
@@ -104,9 +105,18 @@ BROADCAST = _linear_unary(
     lambda in_types, out, params, nonzero: pt.gather(
         pt.broadcast_map(in_types[0].shape, out.shape), nonzero[0]),
 )
+def _sum_to_shape(in_types, params):
+    (x,) = in_types
+    try:
+        _broadcast_shape((ArrayType(params["shape"]),), {"shape": x.shape})
+    except ShapeError:
+        raise shape_error(f"cannot sum shape {x.shape} down to {params['shape']}",
+                          "the result must broadcast back to the operand's shape") from None
+    return ArrayType(params["shape"])
+
+
 SUM_TO = _linear_unary(
-    "sum_to", sum_to, "sum_to({0}, {shape})",
-    lambda in_types, params: ArrayType(params["shape"]),
+    "sum_to", sum_to, "sum_to({0}, {shape})", _sum_to_shape,
     lambda b, ct, ins, linear, params: [b.bind(BROADCAST, ct, shape=ins[0].type.shape)],
     _sum_to_batch,
     lambda in_types, out, params, nonzero: pt.summed_into(
@@ -195,6 +205,17 @@ def _getitem_shape(in_types, params):
     return ArrayType(tuple(shape) + x.shape[len(params["index"]):], x.dtype)
 
 
+def _scatter_shape(in_types, params):
+    """The value fills exactly the indexed part of an array of `shape`."""
+    value, target = in_types[-1], ArrayType(params.get("shape", in_types[0].shape))
+    indexed = _getitem_shape((target,), params)
+    if value.shape != indexed.shape:
+        raise shape_error(f"a value of shape {value.shape} does not fit the indexed part "
+                          f"(shape {indexed.shape}) of an array of shape {target.shape}",
+                          "use broadcast_to to give the value that shape")
+    return target
+
+
 def _batched_index(params: Params) -> dict:
     return {**params, "index": ((0, None, 1),) + params["index"]}
 
@@ -242,7 +263,7 @@ SCATTER = _linear_unary(
     "scatter", lambda x, index, shape: place(x, shape, to_numpy_index(index)),
     lambda args, params, types: (
         f"place({args[0]}, {params['shape']!r}, np.s_[{index_source(params['index'])}])"),
-    lambda in_types, params: ArrayType(params["shape"]),
+    _scatter_shape,
     lambda b, ct, ins, linear, params: [b.bind(GETITEM, ct, index=params["index"])],
     lambda b, ins, batched, params, size: b.bind(
         SCATTER, ins[0], index=((0, None, 1),) + params["index"],
@@ -297,7 +318,7 @@ def _scatter_add_sparsity(in_types, out, params, nonzero):
 
 # base + scatter(value): the transpose of overlapping slices accumulates into one buffer
 SCATTER_ADD = register(Primitive(
-    "scatter_add", lambda in_types, params: ArrayType(in_types[0].shape),
+    "scatter_add", _scatter_shape,
     lambda base, value, index: place_add(base, value, to_numpy_index(index)),
     _scatter_add_source("place_add"), _scatter_add_jvp, _scatter_add_transpose,
     _scatter_add_batch, _moved, _scatter_add_sparsity, linear=True,

@@ -15,8 +15,8 @@ import adcore
 
 from .. import examples
 from ..deps import nabla_of, operation_body
-from ..docs import answers, operation_request_body, problems, with_function_header
-from ..schemas import RESPONSES, DerivativeRequest
+from ..docs import answers, operation_request_body, problems, request_body, with_function_header
+from ..schemas import RESPONSES, DerivativeRequest, DeriveRequest, DeriveResponse
 
 router = APIRouter(prefix="/v1", tags=["derivatives"])
 
@@ -49,3 +49,17 @@ for _operation in adcore.OPERATIONS:
         responses={**answers(), **problems(400, 401, 404, 408, 413, 415, 422, 429, 503)},
         openapi_extra=with_function_header(
             operation_request_body(DerivativeRequest, examples.OPERATIONS[_operation])))
+
+
+@router.post(
+    "/derive", response_model=DeriveResponse, summary="The derivative as programs in the language",
+    description="One program per result array (`programs[x]`, Hessian blocks "
+                "`programs[x][y]`): the operation's simplified IR written as program text "
+                "over the original's inputs (then `v_<name>` or `u`). Registering and "
+                "evaluating a program gives that result of the operation.",
+    responses=problems(400, 401, 404, 408, 413, 415, 422, 429, 503),
+    openapi_extra=with_function_header(request_body(DeriveRequest, examples.DERIVE)))
+async def derive(request: Request) -> Response:
+    nabla = nabla_of(request)
+    reply = await nabla.pool.run(nabla.derive_programs, await operation_body(request))
+    return Response(reply.content, media_type=reply.media_type, headers=reply.headers)
