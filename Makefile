@@ -2,6 +2,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+CHROMIUM := /usr/bin/chromium
+APT := apt-get -y -o DPkg::Lock::Timeout=600
 
 .PHONY: install test serve openapi bench clean
 
@@ -13,7 +16,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+$(CHROMIUM):
+	$(APT) update
+	$(APT) install chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check adcore service
 	$(BIN)/python -m pytest
 

@@ -36,15 +36,65 @@ export function setApiKey(key) {
   else sessionStorage.removeItem(KEY_STORAGE);
 }
 
-async function request(path, init) {
+// The page keeps at most `gate.free` requests in flight: the server refuses work beyond its
+// compute slots (503), and a picture needs several requests at once.
+const gate = {free: 2, queue: []};
+const RETRIES = 3;
+
+function acquire(signal) {
+  if (gate.free > 0) {
+    gate.free -= 1;
+    return Promise.resolve();
+  }
+  return new Promise((resolve, reject) => {
+    const entry = {resolve};
+    gate.queue.push(entry);
+    signal?.addEventListener("abort", () => {
+      const index = gate.queue.indexOf(entry);
+      if (index >= 0) gate.queue.splice(index, 1);
+      reject(signal.reason);
+    }, {once: true});
+  });
+}
+
+function release() {
+  const next = gate.queue.shift();
+  if (next) next.resolve();
+  else gate.free += 1;
+}
+
+/** Wait `seconds` unless `signal` aborts first. */
+function pause(seconds, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, seconds * 1000);
+    signal?.addEventListener("abort", () => { clearTimeout(timer); reject(signal.reason); }, {once: true});
+  });
+}
+
+async function send(path, init) {
   const headers = {accept: "application/json", ...init.headers};
   if (apiKey()) headers["x-api-key"] = apiKey();
-  let response;
   try {
-    response = await fetch(path, {...init, headers});
+    return await fetch(path, {...init, headers});
   } catch (error) {
     if (isAbort(error)) throw error;
     throw new Problem(0, {kind: "network", detail: "the server cannot be reached"});
+  }
+}
+
+async function request(path, init) {
+  await acquire(init.signal);
+  let response;
+  try {
+    for (let attempt = 0; ; attempt += 1) {
+      response = await send(path, init);
+      const busy = response.status === 503 || response.status === 429;
+      if (!busy || attempt === RETRIES) break;
+      // Busy (every compute slot taken, or over a rate limit): retry as the server asks.
+      await pause(Math.min(Number(response.headers.get("retry-after")) || 1, 5), init.signal);
+    }
+  } finally {
+    release();
   }
   const text = await response.text();
   let body;
@@ -65,14 +115,18 @@ export function post(path, body, signal) {
   });
 }
 
-/** What this server offers beyond SPEC §3's operations, read from its OpenAPI document:
+/** How many requests to keep in flight (the server's compute slots, at most 4), and what
+ *  this server offers beyond SPEC §3's operations, read from its OpenAPI document:
  *  `derive` (POST /v1/derive, issue 11b) and `sparse` (sparse: true on jacobian/hessian,
  *  issue 10). The playground shows those panels only where they exist. */
 export async function capabilities() {
   try {
-    const spec = await request("openapi.json", {method: "GET"});
-    const request_ = spec.components?.schemas?.DerivativeRequest?.properties || {};
-    return {derive: "/v1/derive" in (spec.paths || {}), sparse: "sparse" in request_};
+    const [spec, limits] = await Promise.all([request("openapi.json", {method: "GET"}),
+                                              request("v1/limits", {method: "GET"})]);
+    // Asked once at start-up, before any other request: nothing is in flight here.
+    gate.free = Math.max(1, Math.min(limits.max_concurrent, 4));
+    const fields = spec.components?.schemas?.DerivativeRequest?.properties || {};
+    return {derive: "/v1/derive" in (spec.paths || {}), sparse: "sparse" in fields};
   } catch {
     return {derive: false, sparse: false};
   }
