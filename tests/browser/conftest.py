@@ -1,7 +1,9 @@
 """A real browser on the real server: Debian's Chromium driven by Playwright (never a browser
 Playwright downloads), against uvicorn on a free loopback port.
 
-One server and one browser per session; a fresh context (cookies, storage, cache) per test.
+One server and one browser for this package (not the session: Playwright's sync API keeps an
+event loop running in the main thread while it is open, and later tests call asyncio.run);
+a fresh context (cookies, storage, cache) per test.
 Every page is watched (`watch.Watched`): a request to any host but 127.0.0.1 is refused and
 recorded, and console errors and uncaught exceptions are recorded; `check()` fails on any.
 """
@@ -18,7 +20,7 @@ from tests.browser.watch import CHROMIUM, FLAGS, Watched
 from tests.servers import uvicorn_server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # Four compute slots: a page aborts requests it no longer needs, but the server finishes
     # them; with the default (one per CPU) a quick test can meet a 503, which the page
@@ -28,7 +30,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

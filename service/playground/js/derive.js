@@ -3,14 +3,15 @@
 // operation (see api.capabilities); "Open" loads one into the editor, so its own
 // derivatives are a click away.
 //
-// Contract (SPEC §3): {program, operation, wrt, at} -> {"programs": {xi: text}} and, for a
-// Hessian, {"programs": {xi: {xj: text}}}; a leaf may also be an object holding `program`
-// (and the `id` it would register under).
+// Contract (SPEC §3): {program, operation, wrt, at, mode, diagonal} -> {"programs": {xi: leaf}}
+// and, for a Hessian, {"programs": {xi: {xj: leaf}}}, keyed like the operation's results; a
+// leaf is {program, id, inputs, shape} (plain text is accepted too). Tangents and cotangents
+// are inputs of the derived programs (v_<name>, u), so no v or u is sent.
 
 import {post} from "./api.js";
 import {copyButton} from "./clipboard.js";
 
-export const DERIVABLE = new Set(["gradient", "jacobian", "hessian", "hvp", "jvp", "vjp"]);
+export const DERIVABLE = new Set(["gradient", "jacobian", "hessian", "hvp", "jvp", "vjp", "laplacian"]);
 
 function programLeaves(node, label = "") {
   if (typeof node === "string") return [[label, node]];
@@ -42,7 +43,9 @@ function card(label, text, onOpen) {
 /** Ask for the derivative programs of `body`'s operation and show them in `container`. */
 export async function showDerived(container, {operation, body, signal, onOpen}) {
   const request = {program: body.program, operation, at: body.at};
-  if (body.wrt) request.wrt = body.wrt;
+  for (const key of ["wrt", "mode", "diagonal"]) {
+    if (body[key] !== undefined) request[key] = body[key];
+  }
   const answer = await post("v1/derive", request, signal);
   container.replaceChildren(...programLeaves(answer.programs).map(([label, text]) => card(label, text, onOpen)));
 }

@@ -57,7 +57,9 @@ function formatCoo(block) {
 export function describeMeta(meta) {
   if (!meta) return "";
   const compile = meta.cache === "hit" ? "cached kernel" : `compiled in ${meta.compile_ms} ms`;
-  return `${compile} · ran in ${meta.run_ms} ms · ${formatNumber(meta.flops)} flops`;
+  const text = `${compile} · ran in ${meta.run_ms} ms · ${formatNumber(meta.flops)} flops`;
+  const coloring = meta.coloring;  // sparse results: how many derivative passes it took
+  return coloring ? `${text} · ${coloring.mode} colouring, ${coloring.colors} colours` : text;
 }
 
 /** Fill `element` with a table of the result's arrays. */
