@@ -51,6 +51,7 @@ function sayProblem(problem) {
 
 /** The program compiles for these inputs: no mark, and the inputs it has. */
 function clearProblem() {
+  document.body.classList.remove("stale");
   editor.mark(null);
   say($("diagnostic"), state.checked, "ok");
 }
@@ -77,6 +78,7 @@ async function analyze() {
     if (isAbort(error)) return;
     if (!(error instanceof Problem)) throw error;
     $("program-id").textContent = "";
+    document.body.classList.add("stale");  // what is shown is of the last program that ran
     say($("diagnostic"), error.message, "error");
     sayProblem(error);
   }

@@ -33,20 +33,21 @@ export function clear(element) {
  *  the three, one array of values per output component; `labels` name the components. */
 export function curves(element, {x, name, series, labels, point}) {
   const rows = [["f", 0.7, 1], ["f′", 0.36, 0.64], ["f″", 0, 0.3]];
+  const single = labels.length === 1;  // then f, f' and f'' take a colour each
   const data = [];
   rows.forEach(([title], r) => {
     series[r].forEach((y, k) => data.push({
       x, y, type: "scatter", mode: "lines", xaxis: "x", yaxis: r ? `y${r + 1}` : "y",
-      name: `${title}${labels.length > 1 ? " " + labels[k] : ""}`, showlegend: labels.length > 1 || r === 0,
-      line: {color: COLORS[k % COLORS.length], width: 2, dash: ["solid", "dash", "dot"][r]},
-      legendgroup: labels[k], hovertemplate: `${name} = %{x:.4g}<br>${title} = %{y:.6g}<extra></extra>`,
+      name: single ? title : `${title} ${labels[k]}`, showlegend: single || r === 0,
+      line: {color: COLORS[(single ? r : k) % COLORS.length], width: 2, dash: single ? "solid" : ["solid", "dash", "dot"][r]},
+      legendgroup: single ? title : labels[k], hovertemplate: `${name} = %{x:.4g}<br>${title} = %{y:.6g}<extra></extra>`,
     }));
   });
-  const layout = base({showlegend: labels.length > 1, hovermode: "x unified",
-                       xaxis: {title: {text: name}, anchor: "y3", zerolinecolor: "#c6ced8"}});
+  const layout = base({hovermode: "x unified",
+                       xaxis: {title: {text: name}, anchor: "y3", zeroline: false}});
   rows.forEach(([title, lo, hi], r) => {
-    layout[r ? `yaxis${r + 1}` : "yaxis"] = {domain: [lo, hi], title: {text: title}, zeroline: true,
-                                             zerolinecolor: "#c6ced8", gridcolor: "#eef1f5"};
+    layout[r ? `yaxis${r + 1}` : "yaxis"] = {domain: [lo, hi], zeroline: true, zerolinecolor: "#c6ced8",
+                                             gridcolor: "#eef1f5", title: {text: title, font: {size: 14}}};
   });
   layout.shapes = [{type: "line", xref: "x", yref: "paper", x0: point, x1: point, y0: 0, y1: 1,
                     line: {color: "#8a96a3", width: 1, dash: "dot"}}];

@@ -26,6 +26,25 @@ export function leaves(result) {
   return found;
 }
 
+function formatMatrix(numbers, columns) {
+  const width = Math.max(...numbers.map((n) => n.length));
+  const rows = [];
+  for (let i = 0; i < numbers.length; i += columns) {
+    rows.push(numbers.slice(i, i + columns).map((n) => n.padStart(width)).join("  "));
+  }
+  return rows.join("\n");
+}
+
+/** Leading indices of the k-th 2-D slice of an array of `shape`: "[1, 0, :, :]". */
+function sliceLabel(shape, k) {
+  const lead = shape.slice(0, -2), index = [];
+  for (let axis = lead.length - 1; axis >= 0; axis -= 1) {
+    index.unshift(k % lead[axis]);
+    k = Math.floor(k / lead[axis]);
+  }
+  return `[${[...index, ":", ":"].join(", ")}]`;
+}
+
 function formatDense(value) {
   const shape = shapeOf(value);
   const numbers = flatten(value).map(formatNumber);
@@ -36,13 +55,13 @@ function formatDense(value) {
   if (shape.length === 0) return numbers[0];
   if (shape.length === 1) return `[${numbers.join(", ")}]`;
   const columns = shape[shape.length - 1];
-  const width = Math.max(...numbers.map((n) => n.length));
-  const rows = [];
-  for (let i = 0; i < numbers.length; i += columns) {
-    rows.push(numbers.slice(i, i + columns).map((n) => n.padStart(width)).join("  "));
+  if (shape.length === 2) return formatMatrix(numbers, columns);
+  const step = columns * shape[shape.length - 2];
+  const slices = [];
+  for (let k = 0; k * step < numbers.length; k += 1) {
+    slices.push(`${sliceLabel(shape, k)}\n${formatMatrix(numbers.slice(k * step, (k + 1) * step), columns)}`);
   }
-  const prefix = shape.length > 2 ? `shape (${shape.join(", ")}), last two axes as rows:\n` : "";
-  return prefix + rows.join("\n");
+  return `shape (${shape.join(", ")})\n${slices.join("\n")}`;
 }
 
 function formatCoo(block) {
