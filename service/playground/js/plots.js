@@ -128,15 +128,15 @@ export function spy(element, matrix, title) {
   const rows = matrix.rowLabels.length, cols = matrix.colLabels.length;
   const data = [{
     type: "scatter", mode: "markers", x: matrix.stored.map(([, c]) => c), y: matrix.stored.map(([r]) => r),
-    marker: {symbol: "square", size: Math.max(3, Math.min(14, 320 / Math.max(rows, cols))), color: "#1e3a5f"},
+    marker: {symbol: "square", size: Math.max(2, Math.min(24, 300 / Math.max(rows, cols))), color: "#1e3a5f"},
     hovertemplate: "(%{y}, %{x})<extra></extra>",
   }];
   const density = (100 * matrix.stored.length) / (rows * cols);
   const layout = base({
     title: {text: `${title}: ${matrix.stored.length} stored of ${rows} × ${cols} (${density.toFixed(1)}%)`,
             x: 0, font: {size: 13}}, showlegend: false,
-    xaxis: {range: [-0.5, cols - 0.5], side: "top", zeroline: false},
-    yaxis: {range: [rows - 0.5, -0.5], scaleanchor: "x", zeroline: false},
+    xaxis: {range: [-0.5, cols - 0.5], side: "top", zeroline: false, constrain: "domain"},
+    yaxis: {range: [rows - 0.5, -0.5], scaleanchor: "x", zeroline: false, constrain: "domain"},
   });
   return draw(element, data, layout);
 }
