@@ -17,6 +17,7 @@ gzipped); FileResponse streams 64 KiB chunks, so compression never holds the eve
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Mapping
 from functools import cache
@@ -33,6 +34,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import Scope
 
+log = logging.getLogger("nabla.service")
 PLAYGROUND = Path(__file__).resolve().parent / "playground"
 STATIC_PREFIX = "/static"
 VENDOR_PREFIX = "/vendor"
@@ -80,8 +82,8 @@ def playground_files() -> dict[str, Path]:
 def rewritten(path: Path) -> bytes:
     old, new = REWRITES[path.name]
     content = path.read_bytes()
-    if old not in content:  # a new release changed it: the browser tests would see the load
-        raise RuntimeError(f"{path.name} no longer holds {old!r}; update REWRITES")
+    if old not in content:  # a new release: the browser tests say whether it loads another
+        log.warning("%s no longer holds %r: served unchanged", path.name, old)
     return content.replace(old, new)
 
 
