@@ -9,7 +9,8 @@
   are configured): `burst` requests at once, refilled at `rate` per second. Over it, 429
   problem+json with `Retry-After` (whole seconds until a token is back, at least 1).
 
-Open without a key: liveness, the documentation and the problem type pages (`OPEN_PATHS`).
+Open without a key: liveness, the documentation, the playground page and its files, and the
+problem type pages (`OPEN_PATHS`).
 This is plain ASGI in front of everything else (the fast lane included), on the event loop:
 no lock is needed, and a refused request costs a hash and a dict lookup. Each uvicorn worker
 keeps its own buckets, so with N workers a client can get up to N times the rate.
@@ -28,9 +29,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .problems import problem
 
-OPEN_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc",
+OPEN_PATHS = frozenset({"/healthz", "/", "/docs", "/docs/oauth2-redirect", "/redoc",
                         "/openapi.json"})
-OPEN_PREFIXES = ("/problems/",)
+OPEN_PREFIXES = ("/problems/", "/static/", "/vendor/")
 MAX_BUCKETS = 10_000  # client addresses tracked without keys (least recent dropped first)
 
 

@@ -9,12 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from . import docs, problems
+from . import assets, docs, problems
 from .auth import AccessControl, AccessMiddleware
 from .engine import Nabla
 from .fastpath import FastPathMiddleware
 from .metrics import MetricsMiddleware
-from .routers import derivatives, functions, health
+from .routers import derivatives, functions, health, pages
 from .settings import Settings, get_settings
 
 DESCRIPTION = """Exact derivatives (automatic differentiation) of programs in a small array
@@ -50,14 +50,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         nabla.close()
 
+    # FastAPI's own /docs and /redoc load from CDNs: ours are in routers/pages.py.
     app = FastAPI(title="Nabla", version=API_VERSION, description=DESCRIPTION,
-                  openapi_tags=TAGS, lifespan=lifespan)
+                  openapi_tags=TAGS, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.nabla = nabla
     # Routes go in flat and ahead of /docs: recent FastAPI (0.165 here) keeps included routers
     # nested, and matching through them cost ~12 us per request (a small cached gradient
     # costs ~40 us in all).
     app.router.routes[:0] = [route for module in (derivatives, functions, health)
                              for route in module.router.routes]
+    app.include_router(pages.router)
+    app.router.routes.extend(assets.mounts())
     problems.install(app)
     docs.install(app)
     app.add_middleware(FastPathMiddleware, nabla=nabla)  # inside metrics: it is timed too
