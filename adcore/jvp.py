@@ -1,13 +1,15 @@
 """Forward mode: `jvp(fn)` returns the function (primals, tangents) -> (outputs, output tangents).
 
 Zero tangents are symbolic (None) while tracing, so code that does not depend on a
-differentiated input costs nothing; they are materialized only for outputs.
+differentiated input costs nothing; they are materialized only for outputs. Output tangents
+are guarded: NaN where the output is not finite (`nonfinite.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from . import nonfinite
 from .builder import Builder
 from .ir import Atom, Function, Var, substitute
 from .limits import DEFAULT_LIMITS, Limits
@@ -15,9 +17,11 @@ from .primitives.shape import zeros
 
 
 def jvp(fn: Function, wrt: Sequence[bool] | None = None,
-        limits: Limits = DEFAULT_LIMITS) -> Function:
+        limits: Limits = DEFAULT_LIMITS, guard: bool = True) -> Function:
     """Inputs: fn's inputs, then one tangent per input marked in `wrt` (default: all).
-    Outputs: fn's outputs, then one tangent per output. Free variables are constants."""
+    Outputs: fn's outputs, then one tangent per output. Free variables are constants.
+    `guard`: output tangents are NaN where outputs are not finite (reverse mode, which
+    transposes this function, guards its own way)."""
     wrt = [True] * len(fn.inputs) if wrt is None else list(wrt)
     b = Builder(limits)
     primals = [Var(v.type) for v in fn.inputs]
@@ -40,4 +44,6 @@ def jvp(fn: Function, wrt: Sequence[bool] | None = None,
         tangents.get(a) if isinstance(a, Var) and a in tangents else zeros(b, a.type.shape)
         for a in fn.outputs
     ]
+    if guard:
+        out_tangents = [nonfinite.guard_tangent(b, y, t) for y, t in zip(outputs, out_tangents)]
     return b.function(primals + tangent_inputs, outputs + out_tangents)

@@ -104,6 +104,8 @@ def _chain(node: ast.Chain) -> tuple[str, int]:
     if node.rest[0].op in "+-":
         text = _wrapped(node.first, SUM)
         for link in node.rest:
+            if link.op == "+" and _is_guard(link.operand):
+                continue
             text += f" {link.op} {_wrapped(link.operand, PRODUCT)}"
         return text, SUM
     text, strength = _tex(node.first)
@@ -116,6 +118,13 @@ def _chain(node: ast.Chain) -> tuple[str, int]:
         else:
             raise NotScalarError  # @ is a product of arrays
     return text, strength
+
+
+def _is_guard(node: ast.Expr) -> bool:
+    """`0 * stop_gradient(value)`, added to derivatives so that they are NaN where the value
+    is not finite (nonfinite.py): zero wherever the formula means anything, so not shown."""
+    return (isinstance(node, ast.Chain) and isinstance(node.first, ast.Num)
+            and node.first.value == 0.0 and [link.op for link in node.rest] == ["*"])
 
 
 def _call(function: str, args: list[ast.Expr]) -> tuple[str, int]:

@@ -2,13 +2,15 @@
 
 The JVP's equations split into the primal part (no tangent input reaches them) and the
 linear part. The primal part runs forward; the linear part runs backward, each equation
-replaced by its primitive's transpose rule.
+replaced by its primitive's transpose rule. Input cotangents are guarded: NaN when a
+non-finite output meets a nonzero cotangent (`nonfinite.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from . import nonfinite
 from .builder import Builder
 from .ir import Atom, Eqn, Function, Var, substitute
 from .jvp import jvp
@@ -22,7 +24,7 @@ def vjp(fn: Function, wrt: Sequence[bool] | None = None,
     """Inputs: fn's inputs, then one cotangent per output.
     Outputs: fn's outputs, then the cotangent of each input marked in `wrt` (default: all)."""
     wrt = [True] * len(fn.inputs) if wrt is None else list(wrt)
-    linearized = jvp(fn, wrt, limits)
+    linearized = jvp(fn, wrt, limits, guard=False)
     n_in, n_out = len(fn.inputs), len(fn.outputs)
     tangent_inputs = linearized.inputs[n_in:]
     linear = _linear_vars(linearized.eqns, tangent_inputs)
@@ -45,7 +47,9 @@ def vjp(fn: Function, wrt: Sequence[bool] | None = None,
             _transpose_eqn(b, eqn, ct, env, linear, cts)
 
     outputs = [substitute(a, env) for a in linearized.outputs[:n_out]]
-    input_cts = [cts.get(t) or zeros(b, t.type.shape) for t in tangent_inputs]
+    poison = nonfinite.cotangent_poison(b, outputs, cotangent_inputs)
+    input_cts = [b.bind(ADD, cts.get(t) or zeros(b, t.type.shape), poison)
+                 for t in tangent_inputs]
     return b.function(primals + cotangent_inputs, outputs + input_cts)
 
 

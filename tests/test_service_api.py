@@ -172,9 +172,11 @@ def test_registered_and_inline_share_the_cache(api: Any) -> None:
 # ---- JSON without NaN: the strings of SPEC §4 both ways ----
 
 def test_non_finite_strings_in_and_out(api: Any) -> None:
+    body = post(api, "evaluate", program="2 * x", at={"x": ["NaN", "Infinity", 1.0]})
+    assert body["value"] == ["NaN", "Infinity", 2.0]
     body = post(api, "gradient", program="sum(x^2)", at={"x": ["NaN", "Infinity", 1.0]})
-    assert body["value"] == "NaN"
-    assert body["gradient"]["x"] == ["NaN", "Infinity", 2.0]
+    assert body["value"] == "NaN"  # and so its derivatives (README conventions)
+    assert body["gradient"]["x"] == ["NaN", "NaN", "NaN"]
     body = post(api, "evaluate", program="x / 0", at={"x": [1.0, -1.0, 0.0]})
     assert body["value"] == ["Infinity", "-Infinity", "NaN"]
     body = post(api, "evaluate", program="log(x)", at={"x": 0.0})
