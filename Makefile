@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT := apt-get -y -o DPkg::Lock::Timeout=600
 
-.PHONY: install system test serve openapi bench clean
+.PHONY: install system test serve openapi bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,5 +41,17 @@ openapi: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
+# The differential run against JAX (bench/fuzz.py), by hand: JAX lives in a virtualenv of
+# its own, never in the project's dependencies. PROGRAMS=200 make fuzz for a short run.
+BENCH_STAMP := .venv-bench/.installed
+$(BENCH_STAMP): pyproject.toml
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet --upgrade pip
+	.venv-bench/bin/pip install --quiet -e '.[compiler]' jax jaxlib
+	touch $(BENCH_STAMP)
+
+fuzz: $(BENCH_STAMP)
+	PYTHONPATH=. .venv-bench/bin/python -m bench.fuzz --programs $${PROGRAMS:-2000}
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-bench .pytest_cache .hypothesis

@@ -121,7 +121,10 @@ def _walk(value: Any, leaf: Callable[[np.ndarray], Any]) -> Any:
     if isinstance(value, dict):
         return {key: _walk(item, leaf) for key, item in value.items()}
     if isinstance(value, _ARRAYS):
-        return leaf(np.asarray(value))
+        array = np.asarray(value)
+        if array.dtype.kind in "iuf":
+            return leaf(array)
+        return _walk(array.tolist(), leaf)  # numpy strings (names in wrt) and booleans
     if isinstance(value, _SEQUENCES):
         return [_walk(item, leaf) for item in value]
     if isinstance(value, float) and not math.isfinite(value):

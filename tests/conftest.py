@@ -10,6 +10,11 @@ import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # adcore raises Python's recursion limit for deep programs the first time it parses;
+    # raised up front, hypothesis sees no change during a test (and does not warn).
+    from adcore.limits import DEFAULT_LIMITS, ensure_recursion_room
+
+    ensure_recursion_room(DEFAULT_LIMITS)
     # Starlette's TestClient warns about httpx in recent versions; not the service's concern.
     config.addinivalue_line("filterwarnings", "ignore:.*httpx2.*")
 

@@ -200,3 +200,16 @@ def test_non_json_error_bodies_still_raise_problem_error() -> None:
     with pytest.raises(ProblemError) as caught:
         nabla.health()
     assert caught.value.status == 502 and "bad gateway" in caught.value.detail
+
+
+@pytest.mark.parametrize("arrays", ["list", "base64", "binary"])
+def test_names_may_be_numpy_strings(service_app: Any, arrays: str) -> None:
+    """wrt and batch from numpy (np.str_ scalars, string arrays) are names, not arrays: they
+    once went to the array encoder and failed (found by the metamorphic suite)."""
+    with TestClient(service_app()) as http:
+        nabla = Client("http://testserver", http, arrays=arrays)
+        at = {"x": np.array([1.0, 2.0]), "y": np.array(3.0)}
+        for wrt in (np.array(["y", "x"]), [np.str_("y")]):
+            gradient = nabla.gradient("sum(x^2) * y", at=at, wrt=wrt)["gradient"]
+            assert set(gradient) == {str(n) for n in wrt}
+            np.testing.assert_array_equal(gradient["y"], 5.0)

@@ -1,0 +1,8 @@
+"""Generated programs for the metamorphic suite and the differential run against JAX."""
+
+from .backends import JaxBackend, NumpyBackend, Unsupported
+from .generate import HypothesisDraw, SeededDraw, generate, point
+from .tree import Program
+
+__all__ = ["HypothesisDraw", "JaxBackend", "NumpyBackend", "Program", "SeededDraw",
+           "Unsupported", "generate", "point"]
