@@ -1,0 +1,132 @@
+"""The non-finite guards of nonfinite.py, added only when they are not zero (a backend pass).
+
+Every derivative gets `+ 0 * stop_gradient(y)` (forward mode) or a poison built of such
+terms (reverse mode): zeros wherever the guarded values are finite, NaN where they are not.
+Adding those zeros is a full pass over the derivative, which is often far larger than the
+values that guard it (a Jacobian carries a basis axis the value lacks), and a reverse-mode
+Jacobian's poison is a product with the basis before it is summed: in W3 the guards made the
+kernel 5x slower. So generated code adds a guard only when it can be nonzero: `t + g`, with
+g built from guard terms, becomes a call that sums each guarded value once (a finite sum
+means every element is finite, so g is all zeros: an overflowing sum only costs the slow
+path) and returns t as it is, or else computes g from its equations (the reference
+interpreter: this is the rare path) and adds it.
+
+The values are the plain addition's; only a zero's sign can differ: t's own -0.0 stays
+where adding +0.0 would give +0.0. Derived programs (`derive`) compile through this same
+pass, so they keep agreeing bitwise with the operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .interpret import interpret
+from .ir import ArrayType, Atom, Eqn, Function, Lit, Params, Var
+from .primitives import elementwise as ew
+from .primitives import shape as sh
+from .primitives.registry import runtime_primitive
+from .simplify import eliminate_dead_code
+
+GUARD = "guard_add"  # the lowered additions' primitive name (memory.py: a view of t)
+# zero in, zero out (one operand), whatever the other operand of a strong-zero product
+PASS_ZERO = frozenset({ew.NEG, sh.REDUCE_SUM, sh.RESHAPE, sh.BROADCAST, sh.TRANSPOSE,
+                       sh.GETITEM, sh.SUM_TO, sh.STOP_GRADIENT})
+
+
+def _is_finite_literal(atom: Atom) -> bool:
+    return isinstance(atom, Lit) and bool(np.isfinite(atom.value))
+
+
+def _is_stopped(atom: Atom, producers: dict[Var, Eqn]) -> bool:
+    eqn = producers.get(atom) if isinstance(atom, Var) else None
+    return eqn is not None and eqn.prim is sh.STOP_GRADIENT
+
+
+def _guard_sources(eqn: Eqn, sources: dict[Var, tuple[Var, ...]],
+                   producers: dict[Var, Eqn]) -> tuple[Var, ...] | None:
+    """The values whose finiteness makes eqn's result all zeros (±0), if it is a guard
+    term: None when it is not one."""
+    p, ins = eqn.prim, eqn.ins
+    known = [sources.get(a) if isinstance(a, Var) else None for a in ins]
+    if p is ew.MUL:
+        for (lit, other), zero in ((ins, known[1]), (ins[::-1], known[0])):
+            if zero is not None and _is_finite_literal(lit):
+                return zero  # a guard term times a finite number
+            if isinstance(lit, Lit) and lit.value == 0.0 and _is_stopped(other, producers):
+                return (other,)  # 0 * stop_gradient(y): the guard term itself
+        return None
+    if p is ew.SMUL:  # strong zero: a zero factor makes zero, whatever the other
+        return known[0] if known[0] is not None else known[1]
+    if p in (ew.ADD, ew.SUB) and known[0] is not None and known[1] is not None:
+        return known[0] + known[1]
+    if p in PASS_ZERO:
+        return known[0]
+    return None
+
+
+def _chain(g: Var, producers: dict[Var, Eqn], sources: dict[Var, tuple[Var, ...]]
+           ) -> tuple[list[Eqn], list[Var]]:
+    """The guard terms' equations that compute g, in program order, and the values they
+    read (their leaves)."""
+    members: set[Var] = set()
+    stack = [g]
+    while stack:
+        var = stack.pop()
+        if var in members:
+            continue
+        members.add(var)
+        stack.extend(a for a in producers[var].ins if isinstance(a, Var) and a in sources)
+    eqns = [e for e in producers.values() if e.out in members]
+    leaves = list(dict.fromkeys(a for e in eqns for a in e.ins
+                                if isinstance(a, Var) and a not in members))
+    return eqns, leaves
+
+
+def _guarded_add(g: Var, chain: list[Eqn], leaves: list[Var], checked: Sequence[Var]
+                 ) -> Callable[..., np.ndarray]:
+    terms = Function(leaves, chain, [g])
+    positions = [leaves.index(v) for v in dict.fromkeys(checked)]
+
+    def guarded_add(t: np.ndarray, *values: np.ndarray) -> np.ndarray:
+        if all(np.isfinite(np.sum(values[i])) for i in positions):
+            return t  # every guarded value is finite: the guard is zeros
+        (guard,) = interpret(terms, values)
+        return np.add(t, guard)
+
+    return guarded_add
+
+
+def _first_type(in_types: tuple[ArrayType, ...], params: Params) -> ArrayType:
+    return in_types[0]
+
+
+def lower(fn: Function) -> tuple[Function, dict[str, Callable[..., np.ndarray]]]:
+    """fn with each `t + guard` replaced by a guarded addition, and the helpers those call
+    by name (for the generated code's namespace)."""
+    producers = {e.out: e for e in fn.eqns}
+    sources: dict[Var, tuple[Var, ...]] = {}
+    for e in fn.eqns:
+        found = _guard_sources(e, sources, producers)
+        if found is not None:
+            sources[e.out] = found
+    helpers: dict[str, Callable[..., np.ndarray]] = {}
+    replaced: dict[Var, Eqn] = {}
+    for e in fn.eqns:
+        if e.prim is not ew.ADD or e.out in sources:
+            continue
+        for t, g in (e.ins, e.ins[::-1]):
+            if isinstance(t, Var) and t.type == e.out.type and isinstance(g, Var) and (
+                    g in sources):
+                chain, leaves = _chain(g, producers, sources)
+                name = f"guard{len(helpers)}"
+                helpers[name] = _guarded_add(g, chain, leaves, sources[g])
+                replaced[e.out] = Eqn(runtime_primitive(GUARD, name, helpers[name], _first_type),
+                                      (t, *leaves), {}, e.out, e.span)
+                break
+    if not replaced:
+        return fn, {}
+    eqns = [replaced.get(e.out, e) for e in fn.eqns]
+    return Function(fn.inputs, eliminate_dead_code(eqns, fn.outputs), fn.outputs,
+                    fn.names), helpers
