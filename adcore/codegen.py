@@ -101,4 +101,5 @@ def compile_function(fn: Function, extra: dict[str, Any] | None = None) -> Compi
                      else np.array(o) for o in outputs)
 
     run.source = source  # type: ignore[attr-defined]
+    run.helpers = {**guards, **(extra or {})}  # type: ignore[attr-defined]
     return run

@@ -26,9 +26,11 @@ from .interpret import interpret
 from .ir import ArrayType, Atom, Eqn, Function, Lit, Params, Var
 from .primitives import elementwise as ew
 from .primitives import shape as sh
+from .primitives.elementwise import all_finite
 from .primitives.registry import runtime_primitive
 from .simplify import eliminate_dead_code
 
+MIN_LAZY_ELEMENTS = 1024  # below, computing and adding a guard costs less than a call
 GUARD = "guard_add"  # the lowered additions' primitive name (memory.py: a view of t)
 # zero in, zero out (one operand), whatever the other operand of a strong-zero product
 PASS_ZERO = frozenset({ew.NEG, sh.REDUCE_SUM, sh.RESHAPE, sh.BROADCAST, sh.TRANSPOSE,
@@ -84,13 +86,20 @@ def _chain(g: Var, producers: dict[Var, Eqn], sources: dict[Var, tuple[Var, ...]
     return eqns, leaves
 
 
+def _small(t: Var, chain: list[Eqn], leaves: list[Var]) -> bool:
+    """Whether the plain addition touches so few elements that a helper call (~1.5 us)
+    would cost more than it saves."""
+    sizes = [t.type.size] + [e.out.type.size for e in chain] + [v.type.size for v in leaves]
+    return max(sizes) < MIN_LAZY_ELEMENTS
+
+
 def _guarded_add(g: Var, chain: list[Eqn], leaves: list[Var], checked: Sequence[Var]
                  ) -> Callable[..., np.ndarray]:
     terms = Function(leaves, chain, [g])
     positions = [leaves.index(v) for v in dict.fromkeys(checked)]
 
     def guarded_add(t: np.ndarray, *values: np.ndarray) -> np.ndarray:
-        if all(np.isfinite(np.sum(values[i])) for i in positions):
+        if all(all_finite(values[i]) for i in positions):
             return t  # every guarded value is finite: the guard is zeros
         (guard,) = interpret(terms, values)
         return np.add(t, guard)
@@ -120,6 +129,8 @@ def lower(fn: Function) -> tuple[Function, dict[str, Callable[..., np.ndarray]]]
             if isinstance(t, Var) and t.type == e.out.type and isinstance(g, Var) and (
                     g in sources):
                 chain, leaves = _chain(g, producers, sources)
+                if _small(t, chain, leaves):
+                    break
                 name = f"guard{len(helpers)}"
                 helpers[name] = _guarded_add(g, chain, leaves, sources[g])
                 replaced[e.out] = Eqn(runtime_primitive(GUARD, name, helpers[name], _first_type),

@@ -23,7 +23,7 @@ from .ir import (
 )
 from .primitives import elementwise as ew
 from .primitives import shape as sh
-from .structure import contract_identity
+from .structure import contract_identity, sum_identity
 
 
 def _is(atom: Atom, value: float) -> bool:
@@ -139,11 +139,13 @@ REWRITES: list[Callable[[Eqn], Atom | None]] = [_fold, _identity]
 
 
 def _broadcast_source(atom: Atom, producers: dict[Var, Eqn]) -> Atom:
-    """The smaller array that `atom` is a numpy broadcast of (itself if none)."""
+    """The smallest array that `atom` is a numpy broadcast of (itself if none), through
+    chains: broadcast_to(reshape(c, (1,)), S) is a broadcast of the scalar c."""
     eqn = producers.get(atom) if isinstance(atom, Var) else None
-    if eqn is not None and (eqn.prim is sh.BROADCAST or (
+    while eqn is not None and (eqn.prim is sh.BROADCAST or (
             eqn.prim is sh.RESHAPE and eqn.ins[0].type.shape == ())):
-        return eqn.ins[0]
+        atom = eqn.ins[0]
+        eqn = producers.get(atom) if isinstance(atom, Var) else None
     return atom
 
 
@@ -212,6 +214,8 @@ def simplify(fn: Function) -> Function:
             hoisted = _expand_power(eqn)
         if hoisted == [eqn]:
             hoisted = contract_identity(eqn, producers)
+        if hoisted == [eqn]:
+            hoisted = sum_identity(eqn, producers)
         if hoisted == [eqn]:
             hoisted = _factor_out_of_sum(eqn, producers)
         if len(hoisted) > 1 or hoisted[0] is not eqn:
