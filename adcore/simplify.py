@@ -6,6 +6,7 @@ keep it. A rewrite may only return an atom of exactly the equation's type.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -184,6 +185,42 @@ def _hoist_broadcast(eqn: Eqn, producers: dict[Var, Eqn]) -> list[Eqn]:
             Eqn(sh.BROADCAST, (compact,), out_shape, eqn.out, eqn.span)]
 
 
+def _literal_factor(atom: Atom, producers: dict[Var, Eqn]) -> tuple[Atom, float] | None:
+    """(x, c) when atom is x * c (or c * x) for a literal c."""
+    eqn = producers.get(atom) if isinstance(atom, Var) else None
+    if eqn is None or eqn.prim is not ew.MUL:
+        return None
+    for x, c in (eqn.ins, eqn.ins[::-1]):
+        if isinstance(c, Lit):
+            return x, c.value
+    return None
+
+
+def _power_of_two(c: float) -> bool:
+    return abs(math.frexp(c)[0]) == 0.5  # scaling by it commutes with rounding
+
+
+def _scalar_multiple(eqn: Eqn, producers: dict[Var, Eqn]) -> list[Eqn]:
+    """Chains of scalar multiples (what the chain rule makes of 100 * x^2) become one
+    product, where that is exact in IEEE arithmetic."""
+    p, ins, scaled = eqn.prim, eqn.ins, None
+    if p is ew.ADD and ins[0] is ins[1] and isinstance(ins[0], Var):
+        scaled = ins[0], 2.0  # x + x -> x * 2
+    elif p is ew.NEG and (found := _literal_factor(ins[0], producers)):
+        scaled = found[0], -found[1]  # -(x * c) -> x * -c
+    elif p is ew.MUL and (found := _literal_factor(eqn.out, {eqn.out: eqn})):
+        x, d = found
+        inner = producers.get(x) if isinstance(x, Var) else None
+        nested = _literal_factor(x, producers)
+        if inner is not None and inner.prim is ew.NEG:
+            scaled = inner.ins[0], -d  # (-x) * d -> x * -d
+        elif nested and (_power_of_two(nested[1]) or _power_of_two(d)):
+            scaled = nested[0], nested[1] * d  # (x * c) * d -> x * (c d): c or d is 2^k
+    if scaled is None or scaled[0].type != eqn.out.type:
+        return [eqn]
+    return [Eqn(ew.MUL, (scaled[0], Lit(scaled[1])), {}, eqn.out, eqn.span)]
+
+
 def _expand_power(eqn: Eqn) -> list[Eqn]:
     """x ^ 2 -> x * x and x ^ 3 -> (x * x) * x: a multiply is a fraction of libm's pow."""
     if eqn.prim is not ew.POW or not isinstance(eqn.ins[1], Lit) or (
@@ -212,6 +249,8 @@ def simplify(fn: Function) -> Function:
         hoisted = _hoist_broadcast(eqn, producers)
         if hoisted == [eqn]:
             hoisted = _expand_power(eqn)
+        if hoisted == [eqn]:
+            hoisted = _scalar_multiple(eqn, producers)
         if hoisted == [eqn]:
             hoisted = contract_identity(eqn, producers)
         if hoisted == [eqn]:
