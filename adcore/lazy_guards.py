@@ -18,56 +18,22 @@ pass, so they keep agreeing bitwise with the operations.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from .interpret import interpret
-from .ir import ArrayType, Atom, Eqn, Function, Lit, Params, Var
+from .ir import ArrayType, Eqn, Function, Params, Var
+from .nonfinite import guard_sources
 from .primitives import elementwise as ew
-from .primitives import shape as sh
 from .primitives.elementwise import all_finite
 from .primitives.registry import runtime_primitive
 from .simplify import eliminate_dead_code
 
 MIN_LAZY_ELEMENTS = 1024  # below, computing and adding a guard costs less than a call
-GUARD = "guard_add"  # the lowered additions' primitive name (memory.py: a view of t)
-# zero in, zero out (one operand), whatever the other operand of a strong-zero product
-PASS_ZERO = frozenset({ew.NEG, sh.REDUCE_SUM, sh.RESHAPE, sh.BROADCAST, sh.TRANSPOSE,
-                       sh.GETITEM, sh.SUM_TO, sh.STOP_GRADIENT})
-
-
-def _is_finite_literal(atom: Atom) -> bool:
-    return isinstance(atom, Lit) and bool(np.isfinite(atom.value))
-
-
-def _is_stopped(atom: Atom, producers: dict[Var, Eqn]) -> bool:
-    eqn = producers.get(atom) if isinstance(atom, Var) else None
-    return eqn is not None and eqn.prim is sh.STOP_GRADIENT
-
-
-def _guard_sources(eqn: Eqn, sources: dict[Var, tuple[Var, ...]],
-                   producers: dict[Var, Eqn]) -> tuple[Var, ...] | None:
-    """The values whose finiteness makes eqn's result all zeros (±0), if it is a guard
-    term: None when it is not one."""
-    p, ins = eqn.prim, eqn.ins
-    known = [sources.get(a) if isinstance(a, Var) else None for a in ins]
-    if p is ew.MUL:
-        for (lit, other), zero in ((ins, known[1]), (ins[::-1], known[0])):
-            if zero is not None and _is_finite_literal(lit):
-                return zero  # a guard term times a finite number
-            if isinstance(lit, Lit) and lit.value == 0.0 and _is_stopped(other, producers):
-                return (other,)  # 0 * stop_gradient(y): the guard term itself
-        return None
-    if p is ew.SMUL:  # strong zero: a zero factor makes zero, whatever the other
-        return known[0] if known[0] is not None else known[1]
-    if p in (ew.ADD, ew.SUB) and known[0] is not None and known[1] is not None:
-        return known[0] + known[1]
-    if p in PASS_ZERO:
-        return known[0]
-    return None
-
-
+GUARD = "guard_add"
+_names = itertools.count()  # helper names: unique in any namespace that gathers them  # the lowered additions' primitive name (memory.py: a view of t)
 def _chain(g: Var, producers: dict[Var, Eqn], sources: dict[Var, tuple[Var, ...]]
            ) -> tuple[list[Eqn], list[Var]]:
     """The guard terms' equations that compute g, in program order, and the values they
@@ -111,33 +77,48 @@ def _first_type(in_types: tuple[ArrayType, ...], params: Params) -> ArrayType:
     return in_types[0]
 
 
-def lower(fn: Function) -> tuple[Function, dict[str, Callable[..., np.ndarray]]]:
+def lower(fn: Function, broadcast_only: bool = False
+          ) -> tuple[Function, dict[str, Callable[..., np.ndarray]]]:
     """fn with each `t + guard` replaced by a guarded addition, and the helpers those call
-    by name (for the generated code's namespace)."""
+    by name (for the generated code's namespace). `broadcast_only` (before fusion): only
+    guards smaller than what they guard, on results that no elementwise operation reads:
+    the others fuse into the loops that compute t or read the sum."""
     producers = {e.out: e for e in fn.eqns}
     sources: dict[Var, tuple[Var, ...]] = {}
     for e in fn.eqns:
-        found = _guard_sources(e, sources, producers)
+        found = guard_sources(e, sources, producers)
         if found is not None:
             sources[e.out] = found
+    fusable = {a for e in fn.eqns if e.prim.elementwise for a in e.ins}
     helpers: dict[str, Callable[..., np.ndarray]] = {}
     replaced: dict[Var, Eqn] = {}
     for e in fn.eqns:
-        if e.prim is not ew.ADD or e.out in sources:
+        found = _guarded_operands(e, sources)
+        if found is None or broadcast_only and (
+                found[1].type.size >= found[0].type.size or e.out in fusable):
             continue
-        for t, g in (e.ins, e.ins[::-1]):
-            if isinstance(t, Var) and t.type == e.out.type and isinstance(g, Var) and (
-                    g in sources):
-                chain, leaves = _chain(g, producers, sources)
-                if _small(t, chain, leaves):
-                    break
-                name = f"guard{len(helpers)}"
-                helpers[name] = _guarded_add(g, chain, leaves, sources[g])
-                replaced[e.out] = Eqn(runtime_primitive(GUARD, name, helpers[name], _first_type),
-                                      (t, *leaves), {}, e.out, e.span)
-                break
+        t, g = found
+        chain, leaves = _chain(g, producers, sources)
+        if _small(t, chain, leaves):
+            continue
+        name = f"guard{next(_names)}"
+        helpers[name] = _guarded_add(g, chain, leaves, sources[g])
+        replaced[e.out] = Eqn(runtime_primitive(GUARD, name, helpers[name], _first_type),
+                              (t, *leaves), {}, e.out, e.span)
     if not replaced:
         return fn, {}
     eqns = [replaced.get(e.out, e) for e in fn.eqns]
     return Function(fn.inputs, eliminate_dead_code(eqns, fn.outputs), fn.outputs,
                     fn.names), helpers
+
+
+def _guarded_operands(eqn: Eqn, sources: dict[Var, tuple[Var, ...]]
+                      ) -> tuple[Var, Var] | None:
+    """(t, g) when eqn is t + g for a guard term g and a t of the result's type."""
+    if eqn.prim is not ew.ADD or eqn.out in sources:
+        return None
+    for t, g in (eqn.ins, eqn.ins[::-1]):
+        if isinstance(t, Var) and t.type == eqn.out.type and isinstance(g, Var) and (
+                g in sources):
+            return t, g
+    return None

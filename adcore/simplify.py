@@ -22,6 +22,7 @@ from .ir import (
     params_key,
     substitute,
 )
+from .nonfinite import guard_sources
 from .primitives import elementwise as ew
 from .primitives import shape as sh
 from .structure import contract_identity, sum_identity
@@ -112,6 +113,33 @@ def _factor_out_of_sum(eqn: Eqn, producers: dict[Var, Eqn]) -> list[Eqn]:
             parts.append(Eqn(sh.RESHAPE, (c,), {"shape": kept}, scale, eqn.span))
             c = scale
         return [*parts, Eqn(product.prim, (summed, c), {}, eqn.out, eqn.span)]
+    return [eqn]
+
+
+def _sum_of_guarded(eqn: Eqn, producers: dict[Var, Eqn],
+                    guards: dict[Var, tuple[Var, ...]]) -> list[Eqn]:
+    """sum(t + g) -> sum(t) + g' for a guard term g (zeros, or NaN where a value is not
+    finite: nonfinite.py), g' its sum over the summed axes where it has them: the same
+    zeros and NaNs (n zeros sum to zero, a NaN stays). A gradient taken inside the language
+    and then summed keeps its row scales factored out of the sum (_factor_out_of_sum)."""
+    total = producers.get(eqn.ins[0]) if eqn.prim is sh.REDUCE_SUM and isinstance(
+        eqn.ins[0], Var) else None
+    if total is None or total.prim is not ew.ADD:
+        return [eqn]
+    for t, g in (total.ins, total.ins[::-1]):
+        if not (isinstance(g, Var) and g in guards and isinstance(t, Var)) or (
+                t in guards or t.type != total.out.type):
+            continue
+        axes, lead = eqn.params["axes"], t.type.ndim - g.type.ndim
+        aligned = (1,) * lead + g.type.shape
+        own = tuple(a - lead for a in axes if aligned[a] > 1)
+        kept = tuple(n for i, n in enumerate(aligned) if i not in axes)
+        summed, reduced, flat = Var(eqn.out.type), Var(ArrayType(
+            tuple(n for i, n in enumerate(g.type.shape) if i not in own))), Var(ArrayType(kept))
+        return [Eqn(sh.REDUCE_SUM, (t,), {"axes": axes}, summed, eqn.span),
+                Eqn(sh.REDUCE_SUM, (g,), {"axes": own}, reduced, eqn.span),
+                Eqn(sh.RESHAPE, (reduced,), {"shape": kept}, flat, eqn.span),
+                Eqn(ew.ADD, (summed, flat), {}, eqn.out, eqn.span)]
     return [eqn]
 
 
@@ -239,6 +267,7 @@ def simplify(fn: Function) -> Function:
     producers: dict[Var, Eqn] = {}
     seen: dict[tuple, Var] = {}
     eqns: list[Eqn] = []
+    guards: dict[Var, tuple[Var, ...]] = {}  # guard terms and the values they guard
 
     def add(eqn: Eqn) -> None:
         ins = tuple(substitute(a, env) for a in eqn.ins)
@@ -256,6 +285,8 @@ def simplify(fn: Function) -> Function:
         if hoisted == [eqn]:
             hoisted = sum_identity(eqn, producers)
         if hoisted == [eqn]:
+            hoisted = _sum_of_guarded(eqn, producers, guards)
+        if hoisted == [eqn]:
             hoisted = _factor_out_of_sum(eqn, producers)
         if len(hoisted) > 1 or hoisted[0] is not eqn:
             for part in hoisted:
@@ -272,6 +303,9 @@ def simplify(fn: Function) -> Function:
         seen[key] = eqn.out
         producers[eqn.out] = eqn
         eqns.append(eqn)
+        sources = guard_sources(eqn, guards, producers)
+        if sources is not None:
+            guards[eqn.out] = sources
 
     for eqn in fn.eqns:
         add(eqn)
