@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from . import lazy_guards, sparse_plan
 from . import operations as ops
-from . import sparse_plan
 from .builder import compile_budget
 from .codegen import CompiledFunction, compile_function
 from .cost import Estimate, estimate
@@ -106,10 +106,11 @@ class Kernel:
         """Fuse, then keep whichever version runs these arguments faster: fusion saves
         passes over memory but can lose to numpy's own loops (broadcast operands, BLAS-sized
         pieces), so we measure rather than guess (briefly: heavy kernels get one timing)."""
-        fused_plan, loops = fuse(self.plan)
+        guarded, guards = lazy_guards.lower(self.plan, broadcast_only=True)
+        fused_plan, loops = fuse(guarded)
         if not loops:
             return False
-        candidate = compile_function(fused_plan, loops)
+        candidate = compile_function(fused_plan, {**guards, **loops})
         if _best_time(candidate, sample, repeats) < 0.9 * _best_time(self.compiled, sample,
                                                                       repeats):
             self.compiled = candidate

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from . import lazy_guards
 from .ir import Atom, Function, Lit, Var
 from .memory import in_place_ufunc, keep_freed_memory, plan_memory
 from .primitives.elementwise import strong_zero_multiply
@@ -83,9 +84,11 @@ def to_numpy_source(fn: Function, name: str = "kernel") -> str:
 
 def compile_function(fn: Function, extra: dict[str, Any] | None = None) -> CompiledFunction:
     """Compile generated source (from our IR only) into a function; `extra` adds compiled
-    helpers the source calls by generated name (fused ufuncs)."""
+    helpers the source calls by generated name (fused loops). Guards are added lazily
+    (lazy_guards.py)."""
+    fn, guards = lazy_guards.lower(fn)
     source = to_numpy_source(fn)
-    namespace: dict[str, Any] = {"__builtins__": {}, **RUNTIME, **(extra or {})}
+    namespace: dict[str, Any] = {"__builtins__": {}, **RUNTIME, **guards, **(extra or {})}
     # The source is generated from a type-checked IR: generated names and rendered numbers.
     exec(compile(source, "<nabla-generated>", "exec"), namespace)  # noqa: S102
     kernel = namespace["kernel"]
@@ -98,4 +101,5 @@ def compile_function(fn: Function, extra: dict[str, Any] | None = None) -> Compi
                      else np.array(o) for o in outputs)
 
     run.source = source  # type: ignore[attr-defined]
+    run.helpers = {**guards, **(extra or {})}  # type: ignore[attr-defined]
     return run

@@ -9,11 +9,15 @@
   product: H[i, j] = (H S)[i, c(j)] when c(j) is unique among row i's colours, else
   (H S)[j, c(i)]. A tridiagonal Hessian takes 3 colours, an arrow 2.
 
-Each is greedy over four vertex orders (natural, largest-first, smallest-last, incidence
-degree: ColPack's orders; on the Bratu stencil only incidence degree finds the optimal 5
-column colours; on a crown graph natural and largest-first orders need n / 2 colours,
-smallest-last and incidence degree 2). The fewest colours win, and the search stops once
-a colouring meets the lower bound. The greedy loops run compiled (coloring_kernels.py).
+First, a banded colouring in natural order by numpy alone (i mod (w + 1) for columns, i mod
+(2w + 1) for a star colouring, w the pattern's half-bandwidth); when it meets a lower bound
+known without the greedy loops, it is optimal and numba is never loaded (a tridiagonal
+Hessian: 3 colours, a path on four vertices needs 3). Otherwise, greedy over four vertex
+orders (natural, largest-first, smallest-last, incidence degree: ColPack's orders; on the
+Bratu stencil only incidence degree finds the optimal 5 column colours; on a crown graph
+natural and largest-first orders need n / 2 colours, smallest-last and incidence degree
+2). The fewest colours win, and the search stops once a colouring meets the lower bound.
+The greedy loops run compiled (coloring_kernels.py).
 Their cost is the sum over vertices of degree squared, bounded before they run (a pattern
 over the bound is treated as dense).
 """
@@ -47,7 +51,10 @@ def column_coloring(pattern: Matrix) -> Coloring:
     check_entries(int(np.sum(row_counts.astype(np.int64) ** 2)))
     graph = _adjacency(pattern.T @ pattern)
     bound = int(row_counts.max()) if pattern.nnz else 0
-    return _best(graph, lambda order: _k().greedy_coloring(*graph, order), bound)
+    banded = _banded(*graph, 1, bound)
+    if banded.count <= bound:
+        return banded
+    return _best(graph, lambda order: _k().greedy_coloring(*graph, order), bound, banded)
 
 
 def row_coloring(pattern: Matrix) -> Coloring:
@@ -60,9 +67,13 @@ def star_coloring(symmetric: Matrix) -> Coloring:
     ptr, adj = _adjacency(symmetric)
     degree = np.diff(ptr)
     check_entries(int(np.sum(degree.astype(np.int64) ** 2)))
+    nonempty = bool(Matrix(symmetric).nnz)
+    banded = _banded(ptr, adj, 2, _path_bound(ptr, adj, nonempty))
+    if banded.count <= banded.lower_bound:
+        return banded
     edge = _edge_ids(ptr, adj)
     return _best((ptr, adj), lambda order: _k().star_coloring(ptr, adj, edge, order),
-                 _star_bound(ptr, adj, bool(Matrix(symmetric).nnz)))
+                 _star_bound(ptr, adj, nonempty), banded)
 
 
 def _k() -> Any:
@@ -101,10 +112,24 @@ def _orders(ptr: np.ndarray, adj: np.ndarray) -> Iterator[tuple[str, np.ndarray]
     yield "incidence_degree", _k().dynamic_order(ptr, adj, True)
 
 
+def _banded(ptr: np.ndarray, adj: np.ndarray, distance: int, bound: int) -> Coloring:
+    """Colour i mod (distance * w + 1), w the largest |i - j| over edges: vertices at most
+    `distance` edges apart are at most distance * w apart in index, so they differ (for a
+    star colouring, distance 2 suffices: a path on four vertices then has three colours).
+    Found in natural order by numpy alone: when it meets a lower bound known without the
+    greedy loops (a tridiagonal pattern: 3 colours, bound 3), numba is never loaded."""
+    n = len(ptr) - 1
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr))
+    span = distance * int(np.abs(rows - adj).max()) + 1 if len(adj) else 1
+    count = min(span, n)
+    return Coloring(np.arange(n, dtype=np.int64) % max(count, 1), count, "natural", bound)
+
+
 def _best(graph: tuple[np.ndarray, np.ndarray], color: Callable[[np.ndarray], np.ndarray],
-          bound: int) -> Coloring:
-    """The colouring with the fewest colours over the orderings (the first on ties)."""
-    best: Coloring | None = None
+          bound: int, banded: Coloring | None = None) -> Coloring:
+    """The colouring with the fewest colours over the orderings (the first on ties), the
+    banded one first."""
+    best = None if banded is None else Coloring(banded.colors, banded.count, "natural", bound)
     for name, order in _orders(*graph):
         colors = color(order)
         count = int(colors.max()) + 1 if len(colors) else 0
@@ -116,14 +141,21 @@ def _best(graph: tuple[np.ndarray, np.ndarray], color: Callable[[np.ndarray], np
     return best
 
 
-def _star_bound(ptr: np.ndarray, adj: np.ndarray, nonempty: bool) -> int:
-    """Star colourings are distance-1 colourings (at least a clique's size), and a path on
-    four vertices needs three colours: one exists when an edge joins two vertices that each
-    have another neighbour (or it closes a triangle, a clique of three)."""
+def _path_bound(ptr: np.ndarray, adj: np.ndarray, nonempty: bool) -> int:
+    """A path on four vertices needs three colours in a star colouring: one exists when an
+    edge joins two vertices that each have another neighbour (or it closes a triangle)."""
     degree = np.diff(ptr)
     if not len(adj):
         return int(nonempty)
     rows = np.repeat(np.arange(len(degree)), degree)
-    path = 3 if np.any((degree[rows] >= 2) & (degree[adj] >= 2)) else 2
-    starts = np.argsort(-degree, kind="stable")[:4].astype(np.int64)
+    return 3 if np.any((degree[rows] >= 2) & (degree[adj] >= 2)) else 2
+
+
+def _star_bound(ptr: np.ndarray, adj: np.ndarray, nonempty: bool) -> int:
+    """Star colourings are distance-1 colourings (at least a clique's size), and need the
+    path bound's three colours."""
+    path = _path_bound(ptr, adj, nonempty)
+    if not len(adj):
+        return path
+    starts = np.argsort(-np.diff(ptr), kind="stable")[:4].astype(np.int64)
     return max(path, int(_k().greedy_clique(ptr, adj, starts)))

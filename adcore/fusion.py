@@ -23,7 +23,7 @@ import numpy as np
 
 from .codegen import render_value
 from .ir import Atom, Eqn, Function, Lit, Var
-from .primitives.registry import Cost, Primitive
+from .primitives.registry import runtime_primitive
 from .primitives.shape import GETITEM
 from .simplify import eliminate_dead_code
 
@@ -188,14 +188,6 @@ def _compile_loop(source: str) -> Any:
     return call
 
 
-def _fused_primitive(name: str) -> Primitive:
-    def unused(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("fused primitives exist only in generated code")
-
-    return Primitive(name, unused, unused, lambda args, params, types: f"{name}({', '.join(args)})",
-                     unused, None, unused, lambda *a: Cost(0.0, 0.0), unused)
-
-
 def fuse(fn: Function) -> tuple[Function, dict[str, Callable[..., Any]]]:
     """fn with each fused group replaced by calls of compiled loops, and those loops
     by name (for the generated code's namespace). Unchanged when nothing fuses."""
@@ -229,7 +221,7 @@ def fuse(fn: Function) -> tuple[Function, dict[str, Callable[..., Any]]]:
             source, leaves = _loop_source(var, group, stored, producers)
             name = f"fused{len(loops)}"
             loops[name] = _compile_loop(source)
-            replaced[var] = Eqn(_fused_primitive(name), tuple(leaves), {}, var, group[var].span)
+            replaced[var] = Eqn(runtime_primitive(name, name), tuple(leaves), {}, var, group[var].span)
     keep = _kept_members(fn, member_of, used_outside, replaced)
     eqns = [replaced.get(e.out, e) for e in fn.eqns
             if e.out in replaced or e.out not in member_of or e.out in keep]

@@ -16,7 +16,9 @@ import numpy as np
 
 from .ir import Function, Var
 
-VIEWS = frozenset({"getitem", "reshape", "transpose", "broadcast_to", "stop_gradient"})
+# results that may share their first operand's memory (a guarded addition may return it)
+VIEWS = frozenset({"getitem", "reshape", "transpose", "broadcast_to", "stop_gradient",
+                   "guard_add"})
 FRESH = frozenset({"scatter", "scatter_add"})  # besides ufuncs: always a new buffer
 MIN_REUSE_ELEMENTS = 1024  # below this, allocation is cheap and `out=` only adds overhead
 

@@ -24,10 +24,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from .builder import Builder
-from .ir import Atom
-from .primitives.elementwise import ADD, MUL, SMUL
-from .primitives.shape import REDUCE_SUM, STOP_GRADIENT
+from .ir import Atom, Eqn, Lit, Var
+from .primitives.elementwise import ADD, MUL, NEG, SMUL, SUB
+from .primitives.shape import (
+    BROADCAST,
+    GETITEM,
+    REDUCE_SUM,
+    RESHAPE,
+    STOP_GRADIENT,
+    SUM_TO,
+    TRANSPOSE,
+)
 
 
 def nan_where_not_finite(b: Builder, value: Atom) -> Atom:
@@ -50,3 +60,41 @@ def cotangent_poison(b: Builder, values: Sequence[Atom], cotangents: Sequence[At
         total = part if total is None else b.bind(ADD, total, part)
     assert total is not None
     return total
+
+
+# ---- recognizing guard terms (simplify and lazy_guards.py use them) ----
+
+# zero in, zero out (one operand), whatever the other operand of a strong-zero product
+PASS_ZERO = frozenset({NEG, REDUCE_SUM, RESHAPE, BROADCAST, TRANSPOSE, GETITEM, SUM_TO,
+                       STOP_GRADIENT})
+
+
+def _is_finite_literal(atom: Atom) -> bool:
+    return isinstance(atom, Lit) and bool(np.isfinite(atom.value))
+
+
+def _is_stopped(atom: Atom, producers: dict[Var, Eqn]) -> bool:
+    eqn = producers.get(atom) if isinstance(atom, Var) else None
+    return eqn is not None and eqn.prim is STOP_GRADIENT
+
+
+def guard_sources(eqn: Eqn, sources: dict[Var, tuple[Var, ...]],
+                  producers: dict[Var, Eqn]) -> tuple[Var, ...] | None:
+    """The values whose finiteness makes eqn's result all zeros (±0), if it is a guard
+    term: None when it is not one."""
+    p, ins = eqn.prim, eqn.ins
+    known = [sources.get(a) if isinstance(a, Var) else None for a in ins]
+    if p is MUL:
+        for (lit, other), zero in ((ins, known[1]), (ins[::-1], known[0])):
+            if zero is not None and _is_finite_literal(lit):
+                return zero  # a guard term times a finite number
+            if isinstance(lit, Lit) and lit.value == 0.0 and _is_stopped(other, producers):
+                return (other,)  # 0 * stop_gradient(y): the guard term itself
+        return None
+    if p is SMUL:  # strong zero: a zero factor makes zero, whatever the other
+        return known[0] if known[0] is not None else known[1]
+    if p in (ADD, SUB) and known[0] is not None and known[1] is not None:
+        return known[0] + known[1]
+    if p in PASS_ZERO:
+        return known[0]
+    return None

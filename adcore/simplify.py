@@ -6,6 +6,7 @@ keep it. A rewrite may only return an atom of exactly the equation's type.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -21,9 +22,10 @@ from .ir import (
     params_key,
     substitute,
 )
+from .nonfinite import guard_sources
 from .primitives import elementwise as ew
 from .primitives import shape as sh
-from .structure import contract_identity
+from .structure import contract_identity, sum_identity
 
 
 def _is(atom: Atom, value: float) -> bool:
@@ -114,6 +116,33 @@ def _factor_out_of_sum(eqn: Eqn, producers: dict[Var, Eqn]) -> list[Eqn]:
     return [eqn]
 
 
+def _sum_of_guarded(eqn: Eqn, producers: dict[Var, Eqn],
+                    guards: dict[Var, tuple[Var, ...]]) -> list[Eqn]:
+    """sum(t + g) -> sum(t) + g' for a guard term g (zeros, or NaN where a value is not
+    finite: nonfinite.py), g' its sum over the summed axes where it has them: the same
+    zeros and NaNs (n zeros sum to zero, a NaN stays). A gradient taken inside the language
+    and then summed keeps its row scales factored out of the sum (_factor_out_of_sum)."""
+    total = producers.get(eqn.ins[0]) if eqn.prim is sh.REDUCE_SUM and isinstance(
+        eqn.ins[0], Var) else None
+    if total is None or total.prim is not ew.ADD:
+        return [eqn]
+    for t, g in (total.ins, total.ins[::-1]):
+        if not (isinstance(g, Var) and g in guards and isinstance(t, Var)) or (
+                t in guards or t.type != total.out.type):
+            continue
+        axes, lead = eqn.params["axes"], t.type.ndim - g.type.ndim
+        aligned = (1,) * lead + g.type.shape
+        own = tuple(a - lead for a in axes if aligned[a] > 1)
+        kept = tuple(n for i, n in enumerate(aligned) if i not in axes)
+        summed, reduced, flat = Var(eqn.out.type), Var(ArrayType(
+            tuple(n for i, n in enumerate(g.type.shape) if i not in own))), Var(ArrayType(kept))
+        return [Eqn(sh.REDUCE_SUM, (t,), {"axes": axes}, summed, eqn.span),
+                Eqn(sh.REDUCE_SUM, (g,), {"axes": own}, reduced, eqn.span),
+                Eqn(sh.RESHAPE, (reduced,), {"shape": kept}, flat, eqn.span),
+                Eqn(ew.ADD, (summed, flat), {}, eqn.out, eqn.span)]
+    return [eqn]
+
+
 def _double_negation(eqn: Eqn, producers: dict[Var, Eqn]) -> Atom | None:
     # -(-x) -> x
     if eqn.prim is not ew.NEG or not isinstance(eqn.ins[0], Var):
@@ -139,11 +168,13 @@ REWRITES: list[Callable[[Eqn], Atom | None]] = [_fold, _identity]
 
 
 def _broadcast_source(atom: Atom, producers: dict[Var, Eqn]) -> Atom:
-    """The smaller array that `atom` is a numpy broadcast of (itself if none)."""
+    """The smallest array that `atom` is a numpy broadcast of (itself if none), through
+    chains: broadcast_to(reshape(c, (1,)), S) is a broadcast of the scalar c."""
     eqn = producers.get(atom) if isinstance(atom, Var) else None
-    if eqn is not None and (eqn.prim is sh.BROADCAST or (
+    while eqn is not None and (eqn.prim is sh.BROADCAST or (
             eqn.prim is sh.RESHAPE and eqn.ins[0].type.shape == ())):
-        return eqn.ins[0]
+        atom = eqn.ins[0]
+        eqn = producers.get(atom) if isinstance(atom, Var) else None
     return atom
 
 
@@ -182,6 +213,42 @@ def _hoist_broadcast(eqn: Eqn, producers: dict[Var, Eqn]) -> list[Eqn]:
             Eqn(sh.BROADCAST, (compact,), out_shape, eqn.out, eqn.span)]
 
 
+def _literal_factor(atom: Atom, producers: dict[Var, Eqn]) -> tuple[Atom, float] | None:
+    """(x, c) when atom is x * c (or c * x) for a literal c."""
+    eqn = producers.get(atom) if isinstance(atom, Var) else None
+    if eqn is None or eqn.prim is not ew.MUL:
+        return None
+    for x, c in (eqn.ins, eqn.ins[::-1]):
+        if isinstance(c, Lit):
+            return x, c.value
+    return None
+
+
+def _power_of_two(c: float) -> bool:
+    return abs(math.frexp(c)[0]) == 0.5  # scaling by it commutes with rounding
+
+
+def _scalar_multiple(eqn: Eqn, producers: dict[Var, Eqn]) -> list[Eqn]:
+    """Chains of scalar multiples (what the chain rule makes of 100 * x^2) become one
+    product, where that is exact in IEEE arithmetic."""
+    p, ins, scaled = eqn.prim, eqn.ins, None
+    if p is ew.ADD and ins[0] is ins[1] and isinstance(ins[0], Var):
+        scaled = ins[0], 2.0  # x + x -> x * 2
+    elif p is ew.NEG and (found := _literal_factor(ins[0], producers)):
+        scaled = found[0], -found[1]  # -(x * c) -> x * -c
+    elif p is ew.MUL and (found := _literal_factor(eqn.out, {eqn.out: eqn})):
+        x, d = found
+        inner = producers.get(x) if isinstance(x, Var) else None
+        nested = _literal_factor(x, producers)
+        if inner is not None and inner.prim is ew.NEG:
+            scaled = inner.ins[0], -d  # (-x) * d -> x * -d
+        elif nested and (_power_of_two(nested[1]) or _power_of_two(d)):
+            scaled = nested[0], nested[1] * d  # (x * c) * d -> x * (c d): c or d is 2^k
+    if scaled is None or scaled[0].type != eqn.out.type:
+        return [eqn]
+    return [Eqn(ew.MUL, (scaled[0], Lit(scaled[1])), {}, eqn.out, eqn.span)]
+
+
 def _expand_power(eqn: Eqn) -> list[Eqn]:
     """x ^ 2 -> x * x and x ^ 3 -> (x * x) * x: a multiply is a fraction of libm's pow."""
     if eqn.prim is not ew.POW or not isinstance(eqn.ins[1], Lit) or (
@@ -200,6 +267,7 @@ def simplify(fn: Function) -> Function:
     producers: dict[Var, Eqn] = {}
     seen: dict[tuple, Var] = {}
     eqns: list[Eqn] = []
+    guards: dict[Var, tuple[Var, ...]] = {}  # guard terms and the values they guard
 
     def add(eqn: Eqn) -> None:
         ins = tuple(substitute(a, env) for a in eqn.ins)
@@ -211,7 +279,13 @@ def simplify(fn: Function) -> Function:
         if hoisted == [eqn]:
             hoisted = _expand_power(eqn)
         if hoisted == [eqn]:
+            hoisted = _scalar_multiple(eqn, producers)
+        if hoisted == [eqn]:
             hoisted = contract_identity(eqn, producers)
+        if hoisted == [eqn]:
+            hoisted = sum_identity(eqn, producers)
+        if hoisted == [eqn]:
+            hoisted = _sum_of_guarded(eqn, producers, guards)
         if hoisted == [eqn]:
             hoisted = _factor_out_of_sum(eqn, producers)
         if len(hoisted) > 1 or hoisted[0] is not eqn:
@@ -229,6 +303,9 @@ def simplify(fn: Function) -> Function:
         seen[key] = eqn.out
         producers[eqn.out] = eqn
         eqns.append(eqn)
+        sources = guard_sources(eqn, guards, producers)
+        if sources is not None:
+            guards[eqn.out] = sources
 
     for eqn in fn.eqns:
         add(eqn)

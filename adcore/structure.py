@@ -12,6 +12,7 @@ from .ir import ArrayType, Atom, Eqn, Var
 from .primitives import elementwise as ew
 from .primitives import linalg as la
 from .primitives import shape as sh
+from .primitives.registry import Primitive
 
 
 def identity_axes(atom: Atom, producers: dict[Var, Eqn]) -> tuple[int, int] | None:
@@ -45,7 +46,7 @@ def contract_identity(eqn: Eqn, producers: dict[Var, Eqn]) -> list[Eqn]:
     for side in (0, 1):
         operand, other = eqn.ins[side], eqn.ins[1 - side]
         letters = (sa, sb)[side]
-        rewritten = _drop_identity(operand, letters, producers)
+        rewritten = _drop_identity(operand, producers)
         if rewritten is None:
             continue
         coefficient, p, q = rewritten
@@ -63,8 +64,7 @@ def contract_identity(eqn: Eqn, producers: dict[Var, Eqn]) -> list[Eqn]:
     return [eqn]
 
 
-def _drop_identity(operand: Atom, letters: str, producers: dict[Var, Eqn]
-                   ) -> tuple[Atom, int, int] | None:
+def _drop_identity(operand: Atom, producers: dict[Var, Eqn]) -> tuple[Atom, int, int] | None:
     """(d aligned to the operand's rank, p, q) when operand = identity_pq * d and d has
     size 1 along p and the operand's size along every other axis."""
     eqn = producers.get(operand) if isinstance(operand, Var) else None
@@ -83,3 +83,41 @@ def _drop_identity(operand: Atom, letters: str, producers: dict[Var, Eqn]
             if d_shape[p] == 1 and all(d_shape[i] == n for i, n in enumerate(shape) if i != p):
                 return d_atom, p, q
     return None
+
+
+def sum_identity(eqn: Eqn, producers: dict[Var, Eqn]) -> list[Eqn]:
+    """sum over q of strong_mul(identity_pq, d), d of size 1 along p -> d with its q axis
+    moved to p: one entry per row instead of a product as large as the identity (reverse
+    mode's guard, vmapped over a basis of cotangents). A plain product is left alone: there
+    a NaN of d would spread over its whole row."""
+    operand = eqn.ins[0] if eqn.prim is sh.REDUCE_SUM else None
+    product = producers.get(operand) if isinstance(operand, Var) else None
+    found = _drop_identity(operand, producers) if product and product.prim is ew.SMUL else None
+    if found is None or found[2] not in eqn.params["axes"]:
+        return [eqn]
+    d, p, q = found
+    shape = operand.type.shape
+    squeezed = tuple(n for i, n in enumerate(shape) if i != p)  # q's data, at q - (q > p)
+    source, target = q - (q > p), p - (p > q)
+    rest = tuple(a - (a > q) for a in eqn.params["axes"] if a != q)
+    steps: list[tuple[Primitive, dict]] = [(sh.RESHAPE, {"shape": squeezed})]
+    if source != target:
+        order = [i for i in range(len(squeezed)) if i != source]
+        steps.append((sh.TRANSPOSE, {"perm": tuple(order[:target] + [source] +
+                                                   order[target:])}))
+    if rest:
+        steps.append((sh.REDUCE_SUM, {"axes": rest}))
+    return _chain(d, steps, eqn)
+
+
+def _chain(atom: Atom, steps: list[tuple[Primitive, dict]], eqn: Eqn) -> list[Eqn]:
+    """Equations applying `steps` in turn to atom, the last one writing eqn's output."""
+    eqns = []
+    for k, (prim, params) in enumerate(steps):
+        if k == len(steps) - 1:
+            out = eqn.out
+        else:
+            out = Var(prim.shape((atom.type,), params))
+        eqns.append(Eqn(prim, (atom,), params, out, eqn.span))
+        atom = out
+    return eqns

@@ -114,7 +114,8 @@ def line_profile(kernel, args: list, budget: float, min_passes: int = 5):
         statements.append((number, match.group(1) if match else None,
                            match.group(2) if match else stripped,
                            compile(stripped, f"<line {number}>", "exec")))
-    namespace = {**RUNTIME, **dict(zip(names, args))}
+    helpers = {**RUNTIME, **kernel.compiled.helpers}  # guarded additions, fused loops
+    namespace = {**helpers, **dict(zip(names, args))}
     times: list[list[float]] = [[] for _ in statements]
     start = time.perf_counter()
     passes = 0
@@ -126,7 +127,7 @@ def line_profile(kernel, args: list, budget: float, min_passes: int = 5):
                 times[i].append(time.perf_counter() - t0)
             passes += 1
     # describe results from one more pass that keeps every value alive
-    keep = {**RUNTIME, **dict(zip(names, args))}
+    keep = {**helpers, **dict(zip(names, args))}
     with np.errstate(all="ignore"):
         for _, var, _, code in statements:
             if var is not None:
@@ -160,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=1.0, help="seconds of profiling")
     parser.add_argument("--cprofile", action="store_true", help="cProfile whole API calls")
     parser.add_argument("--no-source", action="store_true", help="do not print the source")
+    parser.add_argument("--fused", action="store_true",
+                        help="profile the kernel after its background fusion (what warm runs)")
     parser.add_argument("--program", help="profile this program text instead of a cell")
     parser.add_argument("--op", default="gradient", help="with --program: the operation")
     parser.add_argument("--input", action="append", default=[],
@@ -177,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give a cell id (or --program)")
 
     program, request, kernel, operation, at, opts, title = setup(args)
+    if args.fused:
+        from adcore.api import HOT_CALLS
+        for _ in range(HOT_CALLS):
+            program.execute(kernel, request)
+        if kernel.fused is not None:
+            title += f" (fused: {kernel.fused.result()})"
     kargs, note = kernel_arguments(kernel, request)
     print(f"# {title}: {operation}, {len(kernel.source.splitlines()) - 2} statements, "
           f"adcore compile {kernel.compile_ms:.1f} ms")

@@ -104,3 +104,19 @@ def no_jvp(b: Builder, primals: Sequence[Atom], tangents: Sequence[Atom | None],
 
 def as_float(value: Any) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
+
+
+def _generated_only(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("this primitive exists only in generated code")
+
+
+def runtime_primitive(name: str, function: str, impl: ImplRule = _generated_only,
+                      shape: ShapeRule = _generated_only) -> Primitive:
+    """A primitive of generated code only, after the transforms (a fused loop, a guarded
+    addition): a call of `function`, a helper in the generated code's namespace. It has
+    none of the transforms' rules; `impl` and `shape` are for the reference interpreter
+    and the type checker, when the helper has them."""
+    return Primitive(name, shape, impl,
+                     lambda args, params, types: f"{function}({', '.join(args)})",
+                     _generated_only, None, _generated_only, lambda *a: Cost(0.0, 0.0),
+                     _generated_only)

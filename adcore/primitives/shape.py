@@ -390,6 +390,7 @@ CONCAT = register(Primitive(
 STOP_GRADIENT = register(Primitive(
     "stop_gradient", lambda in_types, params: in_types[0], lambda x: x, "{0}", no_jvp, None,
     lambda b, ins, batched, params, size: b.bind(STOP_GRADIENT, ins[0]), _moved, pt.constant,
+    elementwise=True, scalar="{0}",  # the identity on values: fused loops read through it
 ))
 
 
