@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import adcore
@@ -264,10 +264,13 @@ def reference(s: Subject, name: str) -> Any:
 
 def check_differences(ours: Any, f: Any, x: np.ndarray, what: str) -> None:
     """Against central differences (Richardson-extrapolated) at two step sizes: their
-    disagreement bounds their own error, so a rapidly varying function (sin(s^3) with s
-    large) widens the tolerance instead of failing for the differences' sake."""
+    disagreement bounds their own error, and widens the tolerance by that much. Where they
+    disagree in the third digit the differences are no truth at all (sin of a Jacobian
+    worth 1e19 aliases at any step we can take), so the example is discarded, not passed."""
     coarse, fine = numeric_jacobian(f, x, eps=2e-4), numeric_jacobian(f, x, eps=1e-4)
-    slack = 10 * np.max(np.abs(coarse - fine), initial=0.0)
+    finite = np.isfinite(coarse) & np.isfinite(fine)
+    slack = 10 * np.max(np.abs(coarse - fine)[finite], initial=0.0)
+    assume(slack <= 1e-3 * np.max(np.abs(fine)[finite], initial=0.0) + 1e-6)
     check(ours, fine, what, rtol=1e-6, atol=1e-8 + slack)
 
 
