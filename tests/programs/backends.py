@@ -40,6 +40,9 @@ class NumpyBackend:
     def abs(self, x: Any) -> Any:
         return self.xp.abs(x)
 
+    def relu(self, x: Any) -> Any:
+        return self.xp.maximum(x, 0.0)
+
     def stop_gradient(self, x: Any) -> Any:
         return x
 
@@ -53,9 +56,10 @@ class JaxBackend(NumpyBackend):
 
     Where the language's documented conventions differ from JAX's (README, Derivative
     conventions), this reference follows the language, so that any difference left is a
-    bug: abs has derivative 0 at 0 (JAX: 1), norm has gradient 0 at 0 (JAX: NaN). The other
-    conventions (relu at 0, ties of max, min, maximum, minimum, clip at its bounds) are
-    JAX's own."""
+    bug: abs has derivative 0 at 0 (JAX: 1), norm has gradient 0 at 0 (JAX: NaN), and the
+    derivatives of a non-finite value are NaN (JAX: whatever IEEE gives; for the top-level
+    operations bench/fuzz.py classifies those instead). The other conventions (relu at 0,
+    ties of max, min, maximum, minimum, clip at its bounds) are JAX's own."""
 
     name = "jax"
 
@@ -80,22 +84,38 @@ class JaxBackend(NumpyBackend):
     def stop_gradient(self, x: Any) -> Any:
         return self.jax.lax.stop_gradient(x)
 
+    def relu(self, x: Any) -> Any:
+        return self.jax.nn.relu(x)  # derivative 0 at 0 (jnp.maximum(x, 0) splits the tie)
+
     def derivative(self, kind: str, f: Callable[..., Any], args: Sequence[Any],
                    argnum: int) -> Any:
+        """The language's derivative, with its convention for non-finite values: every
+        derivative of a non-finite output element is NaN, at every order."""
         jax = self.jax
-        if kind == "grad":
-            return jax.grad(f, argnums=argnum)(*args)
-        if kind in ("jacobian", "jacfwd"):
-            return jax.jacfwd(f, argnums=argnum)(*args)
-        if kind == "jacrev":
-            return jax.jacrev(f, argnums=argnum)(*args)
+        first = self.guarded(f, jax.jacrev(f, argnums=argnum))  # gradient or Jacobian
+        if kind in ("grad", "jacobian", "jacfwd", "jacrev"):
+            return first(*args)
         if kind == "hessian":
-            return jax.hessian(f, argnums=argnum)(*args)
+            return self.guarded(first, jax.jacfwd(first, argnums=argnum))(*args)
         x, v = args
         if kind == "jvp":
-            return jax.jvp(f, (x,), (v,))[1]
+            value, tangent = jax.jvp(f, (x,), (v,))
+            return self.guard(value, tangent)
         assert kind == "hvp"
-        return jax.jvp(jax.grad(f), (x,), (v,))[1]
+        gradient, tangent = jax.jvp(first, (x,), (v,))
+        return self.guard(gradient, tangent)
+
+    def guarded(self, f: Callable[..., Any], derivative: Callable[..., Any]
+                ) -> Callable[..., Any]:
+        return lambda *args: self.guard(f(*args), derivative(*args))
+
+    def guard(self, value: Any, derivative: Any) -> Any:
+        """NaN where `value`'s element (the leading axes of `derivative`) is not finite."""
+        jnp = self.xp
+        finite = jnp.isfinite(value)
+        finite = jnp.reshape(finite, finite.shape + (1,) * (jnp.ndim(derivative)
+                                                            - finite.ndim))
+        return jnp.where(finite, derivative, jnp.nan)
 
 
 def _abs(jax: Any, jnp: Any) -> Callable[[Any], Any]:

@@ -45,7 +45,7 @@ BINARY: tuple[tuple[str, Compute], ...] = (
 KINKED: tuple[tuple[str, Compute, int], ...] = (
     ("stop_gradient({0})", lambda be, a: be.stop_gradient(a), 1),
     ("abs({0})", lambda be, a: be.abs(a), 1),
-    ("relu({0})", lambda be, a: be.xp.maximum(a, 0.0), 1),
+    ("relu({0})", lambda be, a: be.relu(a), 1),
     ("maximum({0}, {1})", lambda be, a, b: be.xp.maximum(a, b), 2),
     ("minimum({0}, {1})", lambda be, a, b: be.xp.minimum(a, b), 2),
     ("clip({0}, -0.5, 0.5)", lambda be, a: be.xp.clip(a, -0.5, 0.5), 1),
