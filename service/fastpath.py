@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import adcore
 
 from .bodies import Incoming
-from .convert import Reply
+from .convert import Reply, send_reply
 from .deps import too_slow
 from .engine import INLINE_MAX_BODY, Nabla
 from .framing import HEADER_LENGTH
@@ -54,11 +54,7 @@ class FastPathMiddleware:
             await self.app(scope, _replay(messages, receive), send)
             return
         scope[ROUTE_KEY] = scope["path"]  # the metrics label the router would have set
-        headers = [(b"content-type", reply.media_type.encode()),
-                   (b"content-length", str(len(reply.content)).encode()),
-                   *((k.encode(), v.encode()) for k, v in reply.headers.items())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": reply.content})
+        await send_reply(send, reply)
 
     def _try(self, operation: str, body: bytes, accept: bytes) -> Reply | None:
         # Any error, even a bug, is left for the routes to raise again and answer.
