@@ -203,14 +203,16 @@ def reply(results: dict[str, Any], form: str, *, id: str, meta: dict[str, Any]) 
 async def send_reply(send: Send, reply: Reply) -> None:
     """`reply` as a 200 answer, straight on the ASGI channel. Parts may be memoryviews (of
     result arrays, cast to bytes), as starlette's own responses send them."""
-    length = sum(map(len, reply.parts))
+    *parts, last = reply.parts
+    length = len(last) + sum(map(len, parts))
     headers = [(b"content-type", reply.media_type.encode()),
-               (b"content-length", str(length).encode()),
-               *((k.encode(), v.encode()) for k, v in reply.headers.items())]
+               (b"content-length", str(length).encode())]
+    if reply.headers:
+        headers += [(k.encode(), v.encode()) for k, v in reply.headers.items()]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-    last = len(reply.parts) - 1
-    for index, part in enumerate(reply.parts):
-        await send({"type": "http.response.body", "body": part, "more_body": index < last})
+    for part in parts:
+        await send({"type": "http.response.body", "body": part, "more_body": True})
+    await send({"type": "http.response.body", "body": last})
 
 
 class ReplyResponse(Response):

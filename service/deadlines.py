@@ -26,16 +26,20 @@ class Deadlines:
         # One watch per running loop (tests run apps on several loops, one per thread).
         self._watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = (
             weakref.WeakKeyDictionary())
+        self._last: _Watch | None = None  # the loop of the last wait: nearly always this one
 
     async def run(self, awaitable: Awaitable[T]) -> T:
         """`await awaitable`, or TimeoutError once it has taken `seconds`."""
         loop = asyncio.get_running_loop()
-        watch = self._watches.get(loop)
-        if watch is None:
-            watch = self._watches[loop] = _Watch(loop, self.tick)
+        watch = self._last
+        if watch is None or watch.loop() is not loop:
+            watch = self._watches.get(loop)
+            if watch is None:
+                watch = self._watches[loop] = _Watch(loop, self.tick)
+            self._last = watch
         task = asyncio.current_task()
         assert task is not None
-        watch.add(task, loop.time() + self.seconds)
+        watch.add(task, loop.time() + self.seconds, loop)
         try:
             return await awaitable
         except asyncio.CancelledError:
@@ -47,19 +51,20 @@ class Deadlines:
 
 
 class _Watch:
-    """The waits of one loop, and its timer (armed only while there are waits)."""
+    """The waits of one loop, and its timer (armed only while there are waits). It holds
+    its loop weakly: it is the loop's entry in a WeakKeyDictionary."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, tick: float):
-        self._loop = loop
+        self.loop = weakref.ref(loop)
         self._tick = tick
         self._waiting: dict[Task, float] = {}
         self._cancelled: set[Task] = set()
         self._timer: asyncio.TimerHandle | None = None
 
-    def add(self, task: Task, deadline: float) -> None:
+    def add(self, task: Task, deadline: float, loop: asyncio.AbstractEventLoop) -> None:
         self._waiting[task] = deadline
         if self._timer is None:
-            self._timer = self._loop.call_later(self._tick, self._check)
+            self._timer = loop.call_later(self._tick, self._check, loop)
 
     def remove(self, task: Task) -> None:
         del self._waiting[task]
@@ -68,10 +73,10 @@ class _Watch:
     def expired(self, task: Task) -> bool:
         return task in self._cancelled
 
-    def _check(self) -> None:
-        now = self._loop.time()
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
         for task, deadline in self._waiting.items():
             if deadline <= now and task not in self._cancelled:
                 self._cancelled.add(task)
                 task.cancel()
-        self._timer = self._loop.call_later(self._tick, self._check) if self._waiting else None
+        self._timer = loop.call_later(self._tick, self._check, loop) if self._waiting else None

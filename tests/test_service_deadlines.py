@@ -55,3 +55,18 @@ def test_each_loop_has_its_own_watch() -> None:
         return False
 
     assert asyncio.run(stall()) and asyncio.run(stall())
+
+
+def test_a_finished_loop_is_let_go() -> None:
+    import gc
+    import weakref
+
+    deadlines = Deadlines(0.05)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(deadlines.run(asyncio.sleep(0)))
+    loop.run_until_complete(asyncio.sleep(0.1))  # the watch's timer fires and is not re-armed
+    loop.close()
+    gone = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert gone() is None
