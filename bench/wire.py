@@ -27,9 +27,11 @@ import contextlib
 import datetime
 import os
 import platform
+import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -108,6 +110,8 @@ def end_to_end(nabla: tuple[int, int], floor: tuple[int, int], repeats: int) -> 
             for chunk in r.iter_bytes():
                 raw += chunk
 
+    raw = contextlib.ExitStack()
+    raw_round_trip = raw.enter_context(raw_echo(len(binary_body)))
     cells: dict[str, Callable[[], Any]] = {
         "in-process (adcore, fused)": lambda: program.gradient(at=at, batch=["x"]),
         **{f"client, {form}": (lambda c=c: c.gradient(ROSENBROCK, at=at, batch=["x"]))
@@ -117,11 +121,13 @@ def end_to_end(nabla: tuple[int, int], floor: tuple[int, int], repeats: int) -> 
             lambda: echo("/echo-bytes", binary_body, binary_headers),
         "floor: 10.7 MB base64 JSON echoed with orjson":
             lambda: echo("/echo", b64_body, {"content-type": "application/json"}),
+        "floor: 8 MB each way over a raw loopback socket (no HTTP)": raw_round_trip,
     }
     times: dict[str, list[float]] = {name: [] for name in cells}
     for _ in range(repeats):  # alternate, so that drifts in the machine's load hit all
         for name, fn in cells.items():
             times[name].append(median_ms(fn, 1))
+    raw.close()
     list_ms = median_ms(lambda: clients["list"].gradient(ROSENBROCK, at=at, batch=["x"]), 3)
     medians = {name: statistics.median(t) for name, t in times.items()}
     reference = medians["in-process (adcore, fused)"]
@@ -130,6 +136,40 @@ def end_to_end(nabla: tuple[int, int], floor: tuple[int, int], repeats: int) -> 
                  f"{list_ms / reference:.0f}x"])
     print(rows, in_process, flush=True)
     return rows
+
+
+@contextlib.contextmanager
+def raw_echo(size: int) -> Iterator[Callable[[], None]]:
+    """The loopback floor under any HTTP stack: `size` bytes sent over a plain TCP socket to a
+    thread that reads them into a buffer and sends them back, read into a buffer again."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    data, back = b"\0" * size, bytearray(size)
+
+    def read_into(conn: socket.socket, buffer: bytearray) -> bool:
+        view, got = memoryview(buffer), 0
+        while got < len(buffer):
+            n = conn.recv_into(view[got:])
+            if n == 0:
+                return False
+            got += n
+        return True
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        received = bytearray(size)
+        with conn:
+            while read_into(conn, received):
+                conn.sendall(received)
+
+    threading.Thread(target=serve, daemon=True).start()
+    with socket.create_connection(listener.getsockname()) as client, listener:
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def round_trip() -> None:
+            client.sendall(data)
+            read_into(client, back)
+
+        yield round_trip
 
 
 def light_base64(client: Client, at: dict[str, np.ndarray]) -> None:

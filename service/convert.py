@@ -26,14 +26,17 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from adcore.errors import LimitExceededError, RequestError
 
 from .encoding import MAX_NDIM, NON_FINITE, WireError, decode_array, encode
-from .framing import HEADER_LENGTH, JSON, OCTET_STREAM, Payload, frame
+from .framing import HEADER_LENGTH, JSON, OCTET_STREAM, Part, Payload, assemble
 from .problems import ProblemException
 
-__all__ = ["ArrayReader", "Reply", "dumps", "reply", "to_array", "wire_problem"]
+__all__ = ["ArrayReader", "Reply", "ReplyResponse", "dumps", "reply", "send_reply", "to_array",
+           "wire_problem"]
 _NUMBER_TYPES = frozenset({float, int})
 _ALLOWED = frozenset({float, int, str, list})
 BOOLEAN_LOOKS = 64  # leaves equal to 0 or 1 looked up one by one before the exact walk
@@ -169,11 +172,18 @@ NO_HEADERS: dict[str, str] = {}  # shared, never mutated
 
 
 class Reply(NamedTuple):
-    """An answer's body, media type and extra headers (never mutated: shared constants)."""
+    """An answer: its body in parts (sent one after another: arrays leave from their own
+    memory, never joined into one copy of the body), media type and extra headers (never
+    mutated: shared constants)."""
 
-    content: bytes
+    parts: list[Part]
     media_type: str
     headers: Mapping[str, str]
+
+    @property
+    def content(self) -> bytes:
+        """The body in one piece (tests; the server sends the parts)."""
+        return b"".join(self.parts)
 
 
 def dumps(content: Any) -> bytes:
@@ -184,8 +194,36 @@ def reply(results: dict[str, Any], form: str, *, id: str, meta: dict[str, Any]) 
     """An operation's answer, `{"id", **results, "meta"}`, with the results' arrays in
     `form` ("list", "base64" or "binary"); `id` and `meta` are plain JSON."""
     tree, buffers = encode(results, form, native=True)
-    header = dumps({"id": id, **tree, "meta": meta})
-    if form != "binary":
-        return Reply(header, JSON, NO_HEADERS)
-    body, length = frame(header, buffers)
-    return Reply(body, OCTET_STREAM, {HEADER_LENGTH: str(length)})
+    parts, length = assemble(dumps({"id": id, **tree, "meta": meta}), form, buffers)
+    if length is None:
+        return Reply(parts, JSON, NO_HEADERS)
+    return Reply(parts, OCTET_STREAM, {HEADER_LENGTH: str(length)})
+
+
+async def send_reply(send: Send, reply: Reply) -> None:
+    """`reply` as a 200 answer, straight on the ASGI channel. Parts may be memoryviews (of
+    result arrays, cast to bytes), as starlette's own responses send them."""
+    *parts, last = reply.parts
+    length = len(last) + sum(map(len, parts))
+    headers = [(b"content-type", reply.media_type.encode()),
+               (b"content-length", str(length).encode())]
+    if reply.headers:
+        headers += [(k.encode(), v.encode()) for k, v in reply.headers.items()]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    for part in parts:
+        await send({"type": "http.response.body", "body": part, "more_body": True})
+    await send({"type": "http.response.body", "body": last})
+
+
+class ReplyResponse(Response):
+    """A Reply returned by a route."""
+
+    def __init__(self, reply: Reply):
+        self.status_code = 200
+        self.background = None
+        self.reply = reply
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_reply(send, self.reply)
+        if self.background is not None:  # FastAPI may hand a route's tasks over
+            await self.background()

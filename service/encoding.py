@@ -14,7 +14,10 @@ Three forms (SPEC §4, README "Arrays on the wire"):
 
 `encode` walks a result (nested dicts) and puts every numpy array leaf, whatever its numeric
 dtype (float64 results, int64 indices of sparse blocks), in the chosen form; plain Python
-leaves (str, int, float, tuples of ints) stay plain JSON. `decode_array` reads one array
+leaves (str, int, float, tuples of ints) stay plain JSON. The bytes of encoded arrays (base64
+text, raw binary) never go through a JSON writer: they are set beside the tree, which holds a
+placeholder or a reference for each, and `framing.assemble` puts the body together from the
+JSON text and them without copying them again. `decode_array` reads one array
 object, checking its shape against the limit and its buffer's length against shape and
 dtype before decoding anything; `decode` turns a whole answer back into numpy (client side).
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import binascii
 import math
+import secrets
 import sys
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -30,21 +34,21 @@ from typing import Any, Protocol
 import numpy as np
 
 
-def b64encode_stdlib(data: memoryview) -> str:
-    return binascii.b2a_base64(data, newline=False).decode("ascii")
+def b64encode_stdlib(data: memoryview) -> bytes:
+    return binascii.b2a_base64(data, newline=False)
 
 
-def b64decode_stdlib(text: str) -> bytes:
+def b64decode_stdlib(text: str | memoryview) -> bytes:
     return binascii.a2b_base64(text, strict_mode=True)
 
 
 try:  # SIMD base64, ~30x binascii (a server dependency; the light client may lack it)
     import pybase64
 
-    def _b64encode(data: memoryview) -> str:
-        return pybase64.b64encode_as_string(data)
+    def _b64encode(data: memoryview) -> bytes:
+        return pybase64.b64encode(data)
 
-    def _b64decode(text: str) -> bytes:
+    def _b64decode(text: str | memoryview) -> bytes:
         return pybase64.b64decode(text, validate=True)
 except ImportError:
     _b64encode, _b64decode = b64encode_stdlib, b64decode_stdlib
@@ -63,7 +67,11 @@ REQUIRED_KEYS = {"base64": DATA_KEYS["base64"], "json": DATA_KEYS["json"],
                  "binary": frozenset({"encoding", "binary_data_size"})}
 MAX_NDIM = 32  # numpy's own limit is 64; no program of ours needs more
 SMALL = 16  # arrays up to this many numbers are written as Python lists
-BASE64_PIECE = 4 * 2**18  # characters decoded at once: 768 KiB, never a second full copy
+BASE64_PIECE = 4 * 2**16  # characters decoded at once (192 KiB of bytes, in cache): never
+# a second full copy of an array
+# Stands for a string that is not in the JSON text (a base64 buffer), as `placeholder(i)`;
+# random per process, so that no text can forge one. JSON writes the NUL as "\u0000".
+PLACEHOLDER = "\x00" + secrets.token_hex(8)
 
 
 class WireError(ValueError):
@@ -87,15 +95,18 @@ class BinarySource(Protocol):
 # ---------------------------------------------------------------- numpy -> wire
 
 def encode(tree: Any, form: str, native: bool = False) -> tuple[Any, list[memoryview]]:
-    """`tree` with every numpy array leaf in `form`, and the binary form's buffers in
-    document order. `native`: finite arrays stay ndarrays in the list form, for orjson to
-    write at C speed (the server); otherwise they become Python lists (the stdlib's json)."""
+    """`tree` with every numpy array leaf in `form`, and the encoded arrays' bytes in document
+    order: for base64 the text of each buffer (the tree holds `placeholder(i)` in its place),
+    for binary the raw bytes; `framing.assemble` makes the body. `native`: finite arrays stay
+    ndarrays in the list form, for orjson to write at C speed (the server); otherwise they
+    become Python lists (the stdlib's json)."""
     buffers: list[memoryview] = []
     if form == "list":
         return _walk(tree, _list_for_orjson if native else _list_for_stdlib), buffers
     if form == "base64":
         def leaf(array: np.ndarray) -> Any:
-            return array_object(array, {"buffer": _b64encode(_bytes_of(array)),
+            buffers.append(memoryview(_b64encode(_bytes_of(array))))
+            return array_object(array, {"buffer": placeholder(len(buffers) - 1),
                                         "encoding": "base64"})
     elif form == "binary":
         offset = 0
@@ -111,6 +122,10 @@ def encode(tree: Any, form: str, native: bool = False) -> tuple[Any, list[memory
     else:
         raise ValueError(f"unknown array form {form!r}; one of {FORMS}")
     return _walk(tree, leaf), buffers
+
+
+def placeholder(index: int) -> str:
+    return f"{PLACEHOLDER}{index}"
 
 
 _ARRAYS = (np.ndarray, np.generic)
@@ -223,7 +238,7 @@ def decode_array(obj: dict[str, Any], where: str, *, max_elements: int,
                             f"{shape} needs {count}")
         return _cast_exactly(values, dtype, where).reshape(shape)
     if encoding == "base64":
-        raw: bytearray | memoryview = _base64(data["buffer"], nbytes, shape, dtype, where)
+        raw: np.ndarray | memoryview = _base64(data["buffer"], nbytes, shape, dtype, where)
     else:
         raw = _binary(data, nbytes, shape, dtype, where, source)
     return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape)
@@ -248,9 +263,9 @@ def _dtype(name: Any, where: str) -> np.dtype:
 
 
 def _base64(text: Any, nbytes: int, shape: tuple[int, ...], dtype: np.dtype,
-            where: str) -> bytearray:
-    """Decoded piece by piece into the array's own memory; `text` is a str, or a view of
-    the body's bytes (`framing.set_aside_base64`)."""
+            where: str) -> np.ndarray:
+    """Decoded piece by piece into the array's own memory (bytes, not yet typed); `text` is
+    a str, or a view of the body's bytes (`framing.set_aside_base64`)."""
     expected = 4 * -(-nbytes // 3)
     if type(text) not in (str, memoryview):  # a view: set aside from the body, unparsed
         raise WireError(f"{where}: its base64 buffer must be a string")
@@ -258,19 +273,21 @@ def _base64(text: Any, nbytes: int, shape: tuple[int, ...], dtype: np.dtype,
         raise WireError(f"{where}: its base64 buffer has {len(text)} characters, but shape "
                         f"{list(shape)} of {dtype.name} is {nbytes} bytes: {expected} "
                         "characters (standard alphabet, '=' padding)")
-    out = bytearray(nbytes)  # decoded piece by piece into the array's own, writable memory
-    end = 0
+    out = np.empty(nbytes, np.uint8)  # writable; not zeroed first: every byte is written
+    view, end = memoryview(out), 0
     try:
         for start in range(0, len(text), BASE64_PIECE):
             piece = _b64decode(text[start:start + BASE64_PIECE])
-            out[end:end + len(piece)] = piece
+            if end + len(piece) > nbytes or (len(piece) != BASE64_PIECE // 4 * 3
+                                              and end + len(piece) != nbytes):
+                end += len(piece)
+                break  # padding before the end, or missing at the end: caught below
+            view[end:end + len(piece)] = piece
             end += len(piece)
-            if len(piece) != BASE64_PIECE // 4 * 3 and end != nbytes:
-                break  # padding before the end: a short piece, caught below
     except (binascii.Error, ValueError):
         raise WireError(f"{where}: its buffer is not valid base64 (standard alphabet A-Z a-z "
                         "0-9 + /, '=' padding, no whitespace)") from None
-    if end != nbytes or len(out) != nbytes:
+    if end != nbytes:
         raise WireError(f"{where}: its base64 buffer decodes to {end} bytes, but shape "
                         f"{list(shape)} of {dtype.name} is {nbytes} bytes")
     return out

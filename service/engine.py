@@ -8,11 +8,13 @@ body and numpy conversion are CPU work too, and stay off the event loop with the
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import ValidationError
@@ -37,6 +39,7 @@ from .settings import Settings
 from .store import FunctionStore, kernel_bytes
 
 log = logging.getLogger("nabla.service")
+T = TypeVar("T")
 
 # The inline path: bodies up to 16 KiB parse in ~10 us; kernels of at most 256 equations and
 # 1e5 estimated flops run in well under a millisecond (numpy's ~1 us per call dominates).
@@ -66,6 +69,21 @@ class StoppableKernel:
                 f"the computation ran longer than max_seconds = {self._max_seconds:g}",
                 limit="max_seconds", value=self._max_seconds)
         return self._kernel(*args)
+
+
+_quiet = threading.local()
+
+
+def quietly(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` with numpy's floating-point warnings off: IEEE results (inf, nan) are
+    answers, not warnings. It runs in a context made once per thread that holds only that
+    setting; entering `np.errstate` anew cost ~0.9 us a call, about 2% of the instructions
+    of a small cached request."""
+    context = getattr(_quiet, "context", None)
+    if context is None:
+        context = _quiet.context = contextvars.Context()
+        context.run(np.errstate(all="ignore").__enter__)
+    return context.run(fn, *args)
 
 
 def is_kernel(value: Any) -> bool:
@@ -214,8 +232,7 @@ class Nabla:
             cancelled = current_cancel_event()
             if cancelled is not None:  # a sweep stops between chunks once its client gave up
                 kernel = StoppableKernel(kernel, cancelled, self.settings.max_seconds)
-        with np.errstate(all="ignore"):  # IEEE results (inf, nan) are answers, not warnings
-            result = program.execute(kernel, request)
+        result = quietly(program.execute, kernel, request)
         run_ms = (time.perf_counter() - start) * 1e3
         meta = {"cache": "hit" if hit else "miss",
                 "compile_ms": 0.0 if hit else round(kernel.compile_ms, 3),

@@ -10,14 +10,13 @@ so the routes stay the one place where status codes and problems are decided.
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import adcore
 
 from .bodies import Incoming
-from .convert import Reply
+from .convert import Reply, send_reply
+from .deadlines import Deadlines
 from .deps import too_slow
 from .engine import INLINE_MAX_BODY, Nabla
 from .framing import HEADER_LENGTH
@@ -33,6 +32,7 @@ class FastPathMiddleware:
     def __init__(self, app: ASGIApp, nabla: Nabla):
         self.app = app
         self.nabla = nabla
+        self.deadlines = Deadlines(nabla.settings.body_timeout_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         operation = PATHS.get(scope.get("path", "")) if scope["type"] == "http" else None
@@ -41,8 +41,7 @@ class FastPathMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            async with asyncio.timeout(self.nabla.settings.body_timeout_s):
-                body, messages = await _read(receive)
+            body, messages = await self.deadlines.run(_read(receive))
         except TimeoutError:
             slow = too_slow(self.nabla.settings.body_timeout_s)
             scope[ROUTE_KEY] = scope["path"]
@@ -54,11 +53,7 @@ class FastPathMiddleware:
             await self.app(scope, _replay(messages, receive), send)
             return
         scope[ROUTE_KEY] = scope["path"]  # the metrics label the router would have set
-        headers = [(b"content-type", reply.media_type.encode()),
-                   (b"content-length", str(len(reply.content)).encode()),
-                   *((k.encode(), v.encode()) for k, v in reply.headers.items())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": reply.content})
+        await send_reply(send, reply)
 
     def _try(self, operation: str, body: bytes, accept: bytes) -> Reply | None:
         # Any error, even a bug, is left for the routes to raise again and answer.

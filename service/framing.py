@@ -20,12 +20,11 @@ given, else the `Accept` media type of highest q among `application/json` (list)
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
-from .encoding import WireError
+from .encoding import PLACEHOLDER, WireError
 
 JSON = "application/json"
 JSON_BASE64 = "application/json+base64"
@@ -34,6 +33,7 @@ HEADER_LENGTH = "Inference-Header-Content-Length"
 ALIGN = 8
 ACCEPT_FORMS = {JSON: "list", JSON_BASE64: "base64", OCTET_STREAM: "binary"}
 MEDIA_TYPES = {"list": JSON, "base64": JSON, "binary": OCTET_STREAM}
+_ESCAPED = "\\u0000" + PLACEHOLDER[1:]  # a placeholder as JSON text spells it
 
 
 def requested_form(accept: str, field: str | None) -> str:
@@ -63,10 +63,28 @@ def _quality(params: list[str]) -> float:
     return 1.0
 
 
-def frame(header: bytes, buffers: Sequence[memoryview]) -> tuple[bytes, int]:
-    """(body, JSON part's length): the header padded to ALIGN, then the buffers."""
-    padded = len(header) + -len(header) % ALIGN
-    return b"".join([header.ljust(padded), *buffers]), padded
+Part = bytes | memoryview
+
+
+def assemble(text: bytes, form: str, buffers: Sequence[memoryview]
+             ) -> tuple[list[Part], int | None]:
+    """The parts of a body, in order, never joined here (a server sends them one after
+    another; a client joins them once), and the JSON part's length for a framed body.
+    `text` is the JSON of a tree that `encoding.encode` made, `buffers` its encoded arrays:
+    binary, the JSON padded to ALIGN and then the arrays; base64, the JSON text with each
+    buffer put between the quotes of its placeholder."""
+    if form == "binary":
+        padded = len(text) + -len(text) % ALIGN
+        return [text.ljust(padded), *buffers], padded
+    parts: list[Part] = []
+    done = 0
+    for index, buffer in enumerate(buffers):  # placeholders come in document order
+        mark = f'{_ESCAPED}{index}"'.encode()
+        start = text.index(mark, done)
+        parts += [text[done:start], buffer]
+        done = start + len(mark) - 1  # the closing quote stays in the text
+    parts.append(text[done:] if done else text)
+    return parts, None
 
 
 def header_length(value: str, body_length: int | None) -> int:
@@ -147,8 +165,6 @@ def split(raw: bytes | bytearray, length: int) -> tuple[memoryview, memoryview]:
 
 _BUFFER_KEY = b'"buffer":"'
 SET_ASIDE_BYTES = 64 * 1024  # base64 strings from this long are read in place
-_TOKEN = secrets.token_hex(8)  # per process: no body can forge a placeholder
-_PLACEHOLDER = "\x00" + _TOKEN  # as parsed; in the text, "\\u0000" + token
 
 
 def set_aside_base64(raw: bytes | bytearray) -> tuple[bytes | bytearray, list[memoryview]]:
@@ -171,7 +187,7 @@ def set_aside_base64(raw: bytes | bytearray) -> tuple[bytes | bytearray, list[me
         end = raw.find(b'"', start)
         if end - start >= SET_ASIDE_BYTES and raw.find(b"\\", start, end) == -1 \
                 and not escaped(raw, key):
-            parts += [view[done:start], f"\\u0000{_TOKEN}{len(buffers)}".encode()]
+            parts += [view[done:start], f"{_ESCAPED}{len(buffers)}".encode()]
             buffers.append(view[start:end])
             done = end
         key = raw.find(_BUFFER_KEY, max(end, start))
@@ -188,8 +204,8 @@ def restore_base64(parsed: Any, buffers: list[memoryview]) -> Any:
         if type(node) is not dict:
             continue
         value = node.get("buffer")
-        if type(value) is str and value.startswith(_PLACEHOLDER):
-            node["buffer"] = buffers[int(value[len(_PLACEHOLDER):])]
+        if type(value) is str and value.startswith(PLACEHOLDER):
+            node["buffer"] = buffers[int(value[len(PLACEHOLDER):])]
         pending.extend(node.values())
     return parsed
 

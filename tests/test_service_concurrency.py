@@ -164,3 +164,21 @@ def test_fast_lane_for_each_small_operation(service_app: Any, operation: str) ->
     assert warm["meta"]["cache"] == "hit"
     assert {k: v for k, v in cold.items() if k != "meta"} == \
         {k: v for k, v in warm.items() if k != "meta"}
+
+
+def test_ieee_results_raise_no_warnings_on_either_lane(service_app: Any) -> None:
+    """1/0, -1/0 and 0/0 are answers (Infinity, -Infinity, NaN), never numpy warnings,
+    whether the pool (cold) or the fast lane (warm) computes them; and the thread that
+    answered keeps numpy's own defaults."""
+    import warnings
+
+    import numpy as np
+    from fastapi.testclient import TestClient
+
+    body = {"program": "x / y", "at": {"x": [1.0, -1.0, 0.0], "y": [0.0, 0.0, 0.0]}}
+    with TestClient(service_app()) as client, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        answers = [client.post("/v1/evaluate", json=body).json() for _ in range(2)]
+    assert [a["meta"]["cache"] for a in answers] == ["miss", "hit"]
+    assert all(a["value"] == ["Infinity", "-Infinity", "NaN"] for a in answers)
+    assert np.geterr()["divide"] == "warn"

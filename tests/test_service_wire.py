@@ -48,6 +48,18 @@ def read_framed(content: bytes, headers: Any) -> tuple[dict[str, Any], bytes]:
     return json.loads(content[:length]), content[length:]
 
 
+def on_the_wire(tree: Any, form: str) -> tuple[Any, framing.Payload | None]:
+    """An encoded tree as a reader gets it: the body assembled as the server and the client
+    write it, then parsed by the standard library's json (and framed, for binary)."""
+    encoded, buffers = encode(tree, form)
+    parts, length = framing.assemble(json.dumps(encoded).encode(), form, buffers)
+    body = b"".join(parts)
+    if length is None:
+        return json.loads(body), None
+    wire = json.loads(body[:length])
+    return wire, framing.Payload(wire, memoryview(body)[length:])
+
+
 # ---- requests in every form, through the app ----
 
 @pytest.mark.parametrize(("fmt", "dtype"), [("d", "float64"), ("f", "float32"),
@@ -172,13 +184,11 @@ def test_sparse_blocks_travel_in_every_form() -> None:
         "format": "coo", "shape": [3, 4], "row": [0, 2, 2], "col": [1, 0, 3],
         "data": [[1.5, -2.0, "Infinity"], [0.0, 1.0, 2.0]]}}}
     for form in ("base64", "binary"):
-        tree, buffers = encode(result, form)
-        wire = json.loads(json.dumps(tree))
+        wire, payload = on_the_wire(result, form)
         coo = wire["jacobian"]["x"]
         assert (coo["format"], coo["shape"]) == ("coo", [3, 4])
         assert (coo["row"]["dtype"], coo["data"]["dtype"]) == ("int64", "float64")
         assert wire["value"]["shape"] == []
-        payload = framing.Payload(wire, memoryview(b"".join(buffers))) if buffers else None
         back = decode(wire, payload)
         assert back["jacobian"]["x"]["row"].dtype == np.int64
         np.testing.assert_array_equal(back["jacobian"]["x"]["col"], [1, 0, 3])
@@ -194,9 +204,7 @@ finite_or_not = st.floats(allow_nan=True, allow_infinity=True, width=64)
                   hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)),
        st.sampled_from(["base64", "binary"]))
 def test_encoded_arrays_round_trip(array: np.ndarray, form: str) -> None:
-    tree, buffers = encode({"a": array}, form)
-    wire = json.loads(json.dumps(tree))
-    source = framing.Payload(wire, memoryview(b"".join(buffers))) if form == "binary" else None
+    wire, source = on_the_wire({"a": array}, form)
     back = decode_array(wire["a"], "a", max_elements=10**6, source=source,
                         from_list=lambda v, w: np.array(v))
     assert back.dtype == array.dtype and back.shape == array.shape

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request, Response
 import adcore
 
 from .. import examples
+from ..convert import ReplyResponse
 from ..deps import nabla_of, operation_body
 from ..docs import answers, operation_request_body, problems, request_body, with_function_header
 from ..schemas import RESPONSES, DerivativeRequest, DeriveRequest, DeriveResponse
@@ -35,8 +36,8 @@ SUMMARIES = {
 
 def endpoint(operation: str) -> Callable[[Request], Awaitable[Response]]:
     async def compute(request: Request) -> Response:
-        reply = await nabla_of(request).compute(operation, await operation_body(request))
-        return Response(reply.content, media_type=reply.media_type, headers=reply.headers)
+        return ReplyResponse(await nabla_of(request).compute(operation,
+                                                             await operation_body(request)))
 
     compute.__name__ = operation
     return compute
@@ -61,5 +62,4 @@ for _operation in adcore.OPERATIONS:
     openapi_extra=with_function_header(request_body(DeriveRequest, examples.DERIVE)))
 async def derive(request: Request) -> Response:
     nabla = nabla_of(request)
-    reply = await nabla.pool.run(nabla.derive_programs, await operation_body(request))
-    return Response(reply.content, media_type=reply.media_type, headers=reply.headers)
+    return ReplyResponse(await nabla.pool.run(nabla.derive_programs, await operation_body(request)))
