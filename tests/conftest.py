@@ -20,6 +20,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
+def quiet_numpy() -> Iterator[None]:
+    """numpy's floating-point warnings off for one test, and its settings back after it: a
+    test that computes at poles expects IEEE results, not warnings."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        yield
+
+
+@pytest.fixture
 def service_settings(tmp_path: Path) -> Callable[..., Any]:
     """Settings on a fresh data directory, with overrides: `service_settings(max_flops=1e3)`."""
     from service.settings import Settings

@@ -12,9 +12,7 @@ import adcore
 ZERO = {"x": np.zeros(3)}
 
 
-@pytest.fixture(autouse=True)
-def quiet() -> None:
-    np.seterr(all="ignore")
+pytestmark = pytest.mark.usefixtures("quiet_numpy")
 
 
 def test_a_pole_has_no_derivative() -> None:

@@ -19,9 +19,7 @@ from adcore.api import HOT_CALLS
 N = 1500  # over lazy_guards.MIN_LAZY_ELEMENTS and fusion.MIN_FUSED_ELEMENTS (N x N)
 
 
-@pytest.fixture(autouse=True)
-def quiet() -> None:
-    np.seterr(all="ignore")
+pytestmark = pytest.mark.usefixtures("quiet_numpy")
 
 
 def hot(prog: adcore.Program, operation: str, **request: object) -> list[dict]:
