@@ -260,15 +260,21 @@ def reference(s: Subject, name: str) -> Any:
 
 
 def check_differences(ours: Any, f: Any, x: np.ndarray, what: str) -> None:
-    """Against central differences (Richardson-extrapolated) at two step sizes: their
-    disagreement bounds their own error, and widens the tolerance by that much. Where they
-    disagree in the third digit the differences are no truth at all (sin of a Jacobian
+    """Against central differences (Richardson-extrapolated) at two step sizes. Their own
+    error is bounded by how much the two disagree (truncation) plus the rounding of f's
+    values divided by the step (a derivative of 1 under a value of 1e12 is below the
+    rounding of differences at step 1e-4); the tolerance widens by that bound. Where the
+    bound reaches the third digit the differences are no truth at all (sin of a Jacobian
     worth 1e19 aliases at any step we can take), so the example is discarded, not passed."""
-    coarse, fine = numeric_jacobian(f, x, eps=2e-4), numeric_jacobian(f, x, eps=1e-4)
+    step = 1e-4
+    coarse, fine = numeric_jacobian(f, x, eps=2 * step), numeric_jacobian(f, x, eps=step)
     finite = np.isfinite(coarse) & np.isfinite(fine)
-    slack = 10 * np.max(np.abs(coarse - fine)[finite], initial=0.0)
-    assume(slack <= 1e-3 * np.max(np.abs(fine)[finite], initial=0.0) + 1e-6)
-    check(ours, fine, what, rtol=1e-6, atol=1e-8 + slack)
+    value = np.asarray(f(x), dtype=float)
+    rounding = 10 * np.finfo(float).eps * np.max(np.abs(value[np.isfinite(value)]),
+                                                 initial=0.0) / step
+    noise = 10 * np.max(np.abs(coarse - fine)[finite], initial=0.0) + rounding
+    assume(noise <= 1e-3 * np.max(np.abs(fine)[finite], initial=0.0) + 1e-6)
+    check(ours, fine, what, rtol=1e-6, atol=1e-8 + noise)
 
 
 @examples(80)
