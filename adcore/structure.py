@@ -39,7 +39,9 @@ def identity_axes(atom: Atom, producers: dict[Var, Eqn]) -> tuple[int, int] | No
 
 def contract_identity(eqn: Eqn, producers: dict[Var, Eqn]) -> list[Eqn]:
     """einsum(identity_pq * d, b) with d of size 1 along p -> einsum(d', b) with the letter of
-    q renamed to that of p (q must be summed: a kept q would need the diagonal)."""
+    q renamed to that of p. q must be summed and p absent from b: otherwise the renamed spec
+    would repeat a letter (take a diagonal), which no einsum of ours does (the builtin refuses
+    it; codegen, the sparsity rule and derive's text assume distinct letters)."""
     if eqn.prim is not la.EINSUM:
         return [eqn]
     sa, sb, so = eqn.params["spec"]
@@ -50,8 +52,8 @@ def contract_identity(eqn: Eqn, producers: dict[Var, Eqn]) -> list[Eqn]:
         if rewritten is None:
             continue
         coefficient, p, q = rewritten
-        if letters[q] in so:
-            continue
+        if letters[q] in so or letters[p] in (sb, sa)[side]:
+            continue  # renaming q to p would repeat a letter (a diagonal) in so or the other
         rename = {letters[q]: letters[p]}
         d_letters = "".join(rename.get(c, c) for i, c in enumerate(letters) if i != p)
         o_letters = "".join(rename.get(c, c) for c in (sb, sa)[side])

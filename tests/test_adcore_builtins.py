@@ -240,6 +240,20 @@ def test_a_broadcast_identity_is_not_contracted_as_one() -> None:
     check_derivatives("(eye(1) * v) @ m", v=v, m=m)
 
 
+
+def test_an_identity_is_not_contracted_into_a_diagonal() -> None:
+    """Regression (metamorphic suite): contracting the identity of an inner jacrev renamed a
+    letter that the other operand already had, making a diagonal einsum ('a', 'aaj' -> 'j')
+    that codegen cannot write: every reverse-mode derivative w.r.t. A crashed. Closed form:
+    with S = sum(A) and t = sin(sin(x)), the value is S^2 cos(S t) + sin(y)."""
+    text = "f(p) = sin((p * ones(3, 3)) @ A)\njacrev(f)(sin(sin(x))) @ A + sin(y)"
+    a, x, y = np.array([0.5, -0.3, 0.7]), np.array(0.3), np.array(0.2)
+    s, t = a.sum(), np.sin(np.sin(x))
+    gradient = program(text).gradient(at={"A": a, "x": x, "y": y})["gradient"]
+    assert_close(gradient["A"], np.full(3, 2 * s * np.cos(s * t) - s**2 * t * np.sin(s * t)))
+    assert_close(gradient["x"], -s**3 * np.sin(s * t) * np.cos(np.sin(x)) * np.cos(x))
+    check_derivatives(text, A=a, x=x, y=y)
+
 # ---- wrt subsets and batches ----
 
 def test_wrt_subset_and_batch_equal_single_points() -> None:
