@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bench.run import load_jax  # sets single-threaded XLA and enables float64
-from tests.programs import JaxBackend, SeededDraw, generate, point
+from tests.programs import JaxBackend, SeededDraw, dense, generate, largest, point
 
 RTOL = 1e-10
 # Absolute floor: an array whose exact value is 0 comes out as rounding noise (1e-17) in
@@ -140,12 +140,6 @@ class Case:
                 f"v = { {n: a.tolist() for n, a in self.v.items()} }\nu = {self.u.tolist()}")
 
 
-def dense(block: dict[str, Any]) -> np.ndarray:
-    out = np.zeros(block["shape"])
-    np.add.at(out, (block["row"], block["col"]), block["data"])
-    return out
-
-
 def classify(case: Case, what: str, error: float, ours: Any, theirs: Any, answer_scale: float,
              be: JaxBackend, seed: int) -> str:
     """What a difference is: a documented convention (the derivatives of a non-finite
@@ -156,17 +150,12 @@ def classify(case: Case, what: str, error: float, ours: Any, theirs: Any, answer
     the point moves by 1e-13 relative); or a mismatch (a bug until shown otherwise)."""
     if what != "evaluate" and not np.isfinite(np.asarray(case.value)).all():
         return "non-finite value (convention)"
-    if max(largest(ours), largest(theirs)) <= RTOL * answer_scale:
+    if largest(ours, theirs) <= RTOL * answer_scale:
         return "rounding noise of an exact zero"
-    nudged = dict((w, t) for w, _, t in Case(seed, be, nudge=1e-13).checks())
+    nudged = {w: t for w, _, t in Case(seed, be, nudge=1e-13).checks()}
     if math.isfinite(error) and compare(nudged[what], theirs) * 10 >= error:
         return "rounding-sensitive point"
     return "mismatches"
-
-
-def largest(array: Any) -> float:
-    array = np.asarray(array, dtype=float)
-    return float(np.max(np.abs(array[np.isfinite(array)]), initial=0.0))
 
 
 def answer_scales(checks: list[tuple[str, Any, Any]]) -> dict[str, float]:

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 import adcore
 from adcore.testing import numeric_jacobian
-from tests.programs import HypothesisDraw, NumpyBackend, Program, generate, point
+from tests.programs import HypothesisDraw, NumpyBackend, Program, dense, generate, largest, point
 
 SCALE = float(os.environ.get("NABLA_FUZZ_SCALE", "1"))
 CHECKS: Counter[str] = Counter()
@@ -109,20 +109,6 @@ def leaves(tree: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, .
 def contract(block: np.ndarray, v: np.ndarray) -> np.ndarray:
     """block (..., *v.shape) . v over v's axes."""
     return np.tensordot(block, v, axes=v.ndim) if v.ndim else block * v
-
-
-def dense(block: dict[str, Any]) -> np.ndarray:
-    out = np.zeros(block["shape"])
-    np.add.at(out, (block["row"], block["col"]), block["data"])
-    return out
-
-
-def largest(arrays: Any) -> float:
-    """The largest finite magnitude over arrays: the scale of a whole answer, against which
-    a block that is zero in exact arithmetic may carry rounding noise (1e-13 under values
-    of 1e3) computed one way and exact zeros another."""
-    return max((np.max(np.abs(a[np.isfinite(a)]), initial=0.0)
-                for a in map(np.asarray, arrays)), default=0.0)
 
 
 def check_sparse(block: dict[str, Any], truth: np.ndarray, value: Any, what: str) -> None:
@@ -229,7 +215,7 @@ def test_hessians_hvps_diagonals_laplacians_and_sparse_agree(data: Any) -> None:
     square = {n: hessian[n][n].reshape(s.shape + (s.at[n].size,) * 2) for n in wrt}
     # forward over forward (diagonal, Laplacian) against forward over reverse: rounding
     # differs, so noise is judged against the whole Hessian
-    atol = ATOL + RTOL * largest(hessian[a][b] for a in wrt for b in wrt)
+    atol = ATOL + RTOL * largest(*(hessian[a][b] for a in wrt for b in wrt))
     diagonal = s.run("hessian_diagonal", wrt=wrt)["hessian_diagonal"]
     for n in wrt:
         truth = np.diagonal(square[n], axis1=nd, axis2=nd + 1).reshape(s.shape + s.at[n].shape)
